@@ -1,0 +1,130 @@
+//! The `Medium` contract: one communication link that carries opaque frames.
+//!
+//! A medium moves bytes; it never parses, signs or verifies them (that is the host's `wire`
+//! module) and never decides anything about membership. The host runs each medium on its own
+//! reader and writer threads, so `recv` may block and `send` must not wait on anything but
+//! its own link.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+/// One medium as configured: the directive and its arguments, exactly as the operator wrote
+/// them (`ucast eth0 198.18.0.2` gives kind `ucast`, args `["eth0", "198.18.0.2"]`).
+///
+/// The plugin parses its own arguments, as Heartbeat's plugins do, so a dynamic plugin can
+/// define any syntax it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediumSpec {
+    /// The directive that names the plugin (`bcast`, `mcast`, `ucast`).
+    pub kind: String,
+    /// The arguments after the directive, split on whitespace.
+    pub args: Vec<String>,
+    /// The cluster's UDP port (`udpport`), shared by every UDP medium.
+    pub udp_port: u16,
+    /// Where the line came from (`/etc/ha.d/ha.cf:12`), so errors can point at it.
+    pub origin: String,
+}
+
+impl fmt::Display for MediumSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        for arg in &self.args {
+            write!(f, " {arg}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a frame came from, for logs and link diagnostics. Never trusted for identity: the
+/// signed `src` field inside the frame says who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddress {
+    /// A UDP sender.
+    Udp(SocketAddr),
+    /// A link with no addresses (a serial line).
+    Link,
+}
+
+impl fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddress::Udp(addr) => write!(f, "{addr}"),
+            PeerAddress::Link => f.write_str("link"),
+        }
+    }
+}
+
+/// A medium could not be configured or opened.
+#[derive(Debug, Error)]
+pub enum MediumError {
+    /// The arguments do not fit the plugin's syntax.
+    #[error("{origin}: `{spec}`: {reason}")]
+    BadArguments {
+        origin: String,
+        spec: String,
+        reason: String,
+    },
+    /// The link could not be opened (no such interface, address in use, permission).
+    #[error("{origin}: `{spec}`: cannot open: {source}")]
+    Open {
+        origin: String,
+        spec: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl MediumError {
+    /// A `BadArguments` error for `spec`, naming its origin.
+    pub fn bad_arguments(spec: &MediumSpec, reason: impl Into<String>) -> Self {
+        MediumError::BadArguments {
+            origin: spec.origin.clone(),
+            spec: spec.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An `Open` error for `spec`, naming its origin.
+    pub fn open(spec: &MediumSpec, source: io::Error) -> Self {
+        MediumError::Open {
+            origin: spec.origin.clone(),
+            spec: spec.to_string(),
+            source,
+        }
+    }
+}
+
+/// An open link. The host calls `recv` from one thread and `send` from another, never both
+/// from the same thread, so a blocked reader never holds up a heartbeat.
+pub trait Medium: Send + Sync {
+    /// The link name shown in status and `cl_status listhblinks` (the interface, or the tty).
+    fn link_name(&self) -> &str;
+
+    /// Sends one frame to every peer this medium reaches.
+    fn send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// Blocks until one frame arrives; returns its length in `buf` and where it came from.
+    /// A frame longer than `buf` is truncated by the link; the host's decoder rejects it.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)>;
+
+    /// Unblocks a pending `recv` so the reader thread can end at shutdown. After this call
+    /// `recv` returns an error.
+    fn shutdown(&self);
+}
+
+/// Creates media of one kind. One factory is registered per plugin.
+pub trait MediumFactory: Send + Sync {
+    /// The plugin's identity.
+    fn info(&self) -> &PluginInfo;
+
+    /// Checks a configuration line without touching the system, for `vigil config check`.
+    fn check(&self, spec: &MediumSpec) -> Result<(), MediumError>;
+
+    /// Opens the link described by `spec`.
+    fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError>;
+}
+
+use crate::PluginInfo;

@@ -1,0 +1,148 @@
+//! The registry: every plugin the daemon knows, of every kind and origin.
+//!
+//! Built-in plugin crates fill it through their `register(&mut Registry)` function; the host
+//! adds native dynamic and WASM plugins found in plugin directories. Listings
+//! (`vigil plugins`, `stonith -L`) and configuration lookups read it. It owns no I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::{MediumFactory, PluginInfo, PluginKind};
+
+/// A registration or lookup failed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RegistryError {
+    /// Two plugins of one kind claimed the same name; the first one stays.
+    #[error(
+        "{kind} plugin `{name}` is already registered ({existing}); refusing the one from {new}"
+    )]
+    Duplicate {
+        kind: PluginKind,
+        name: String,
+        existing: String,
+        new: String,
+    },
+    /// Configuration named a plugin nobody registered.
+    #[error("no {kind} plugin named `{name}` (known: {known})")]
+    Unknown {
+        kind: PluginKind,
+        name: String,
+        known: String,
+    },
+}
+
+/// Every plugin known to this process.
+#[derive(Default, Clone)]
+pub struct Registry {
+    /// Media factories by directive name; ordered so listings are stable.
+    media: BTreeMap<String, Arc<dyn MediumFactory>>,
+}
+
+impl Registry {
+    /// An empty registry; built-in crates' `register` functions fill it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a medium plugin. A second plugin with the same name is refused so that a
+    /// configuration line always means one thing.
+    pub fn add_medium(&mut self, factory: Arc<dyn MediumFactory>) -> Result<(), RegistryError> {
+        let name = factory.info().name.clone();
+        if let Some(existing) = self.media.get(&name) {
+            return Err(RegistryError::Duplicate {
+                kind: PluginKind::Medium,
+                name,
+                existing: existing.info().origin.to_string(),
+                new: factory.info().origin.to_string(),
+            });
+        }
+        self.media.insert(name, factory);
+        Ok(())
+    }
+
+    /// The medium plugin for a directive such as `ucast`.
+    pub fn medium(&self, name: &str) -> Result<&Arc<dyn MediumFactory>, RegistryError> {
+        self.media.get(name).ok_or_else(|| RegistryError::Unknown {
+            kind: PluginKind::Medium,
+            name: name.to_string(),
+            known: self.media.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Whether `name` is a medium directive; ha.cf parsing asks this for unknown words.
+    pub fn has_medium(&self, name: &str) -> bool {
+        self.media.contains_key(name)
+    }
+
+    /// Every plugin, sorted by kind then name, for listings.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let mut all: Vec<PluginInfo> = self.media.values().map(|f| f.info().clone()).collect();
+        all.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Medium, MediumError, MediumSpec, PluginOrigin};
+
+    struct FakeFactory(PluginInfo);
+    impl MediumFactory for FakeFactory {
+        fn info(&self) -> &PluginInfo {
+            &self.0
+        }
+        fn check(&self, _spec: &MediumSpec) -> Result<(), MediumError> {
+            Ok(())
+        }
+        fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
+            Err(MediumError::bad_arguments(spec, "fake"))
+        }
+    }
+
+    fn fake(name: &str, origin: PluginOrigin) -> Arc<dyn MediumFactory> {
+        Arc::new(FakeFactory(PluginInfo {
+            kind: PluginKind::Medium,
+            name: name.into(),
+            origin,
+            version: "1".into(),
+            description: "fake".into(),
+        }))
+    }
+
+    #[test]
+    fn duplicate_medium_name_is_refused_and_first_stays() {
+        let mut registry = Registry::new();
+        registry
+            .add_medium(fake("ucast", PluginOrigin::BuiltIn))
+            .unwrap();
+        let err = registry
+            .add_medium(fake(
+                "ucast",
+                PluginOrigin::Wasm {
+                    path: "x.wasm".into(),
+                },
+            ))
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Duplicate { .. }));
+        assert_eq!(
+            registry.medium("ucast").unwrap().info().origin,
+            PluginOrigin::BuiltIn
+        );
+    }
+
+    #[test]
+    fn unknown_medium_names_the_known_ones() {
+        let mut registry = Registry::new();
+        registry
+            .add_medium(fake("bcast", PluginOrigin::BuiltIn))
+            .unwrap();
+        let err = registry.medium("serial").err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "no medium plugin named `serial` (known: bcast)"
+        );
+    }
+}
