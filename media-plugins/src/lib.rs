@@ -1,5 +1,88 @@
-//! Filled in by its own change.
-use vigil_plugin_api::Registry;
+//! vigil's built-in communication media over UDP/IPv4: `bcast`, `mcast` and `ucast`, the
+//! links of Heartbeat 3.0.6 clusters, with the same configuration lines and the same
+//! packets on the wire.
+//!
+//! A medium moves opaque frames. It never parses, signs or verifies them (the host's `wire`
+//! module does), never decides anything about membership and never logs; what an operator
+//! should hear about is returned to the host.
+//!
+//! Modules, each in the same order (typed configuration parsed from the directive's
+//! arguments, the medium, its `Medium` impl, its `MediumFactory`, tests):
+//! - [`bcast`]: broadcast on one interface to the cluster's UDP port.
+//! - [`mcast`]: an IPv4 multicast group on one interface, with its own port.
+//! - [`ucast`]: unicast to one peer; silent when the peer is this node.
+//! - `udp`: the one place for socket setup and interface lookups the three share.
 
-/// Registers every built-in medium.
-pub fn register(_registry: &mut Registry) {}
+use std::sync::Arc;
+
+use vigil_plugin_api::{MediumFactory, PluginInfo, PluginKind, PluginOrigin, Registry};
+
+pub mod bcast;
+pub mod mcast;
+pub mod ucast;
+mod udp;
+
+#[cfg(test)]
+mod test_support;
+
+pub use udp::{DeviceBinding, InterfaceName};
+
+/// Registers every built-in medium, so that `bcast`, `mcast` and `ucast` lines resolve.
+pub fn register(registry: &mut Registry) {
+    let media: [Arc<dyn MediumFactory>; 3] = [
+        Arc::new(bcast::BcastFactory::default()),
+        Arc::new(mcast::McastFactory::default()),
+        Arc::new(ucast::UcastFactory::default()),
+    ];
+    for factory in media {
+        registry
+            .add_medium(factory)
+            .expect("built-in media names are unique");
+    }
+}
+
+/// The identity of a medium built into this crate, so every factory reports its origin and
+/// version the same way.
+fn built_in_medium(name: &str, description: &str) -> PluginInfo {
+    PluginInfo {
+        kind: PluginKind::Medium,
+        name: name.to_string(),
+        origin: PluginOrigin::BuiltIn,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        description: description.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_adds_bcast_mcast_and_ucast_as_built_in_media() {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        let listed: Vec<(String, PluginKind, PluginOrigin, String)> = registry
+            .list()
+            .into_iter()
+            .map(|info| (info.name, info.kind, info.origin, info.description))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("bcast", "UDP/IP broadcast"),
+                ("mcast", "UDP/IP multicast"),
+                ("ucast", "UDP/IP unicast"),
+            ]
+            .map(|(name, description)| (
+                name.to_string(),
+                PluginKind::Medium,
+                PluginOrigin::BuiltIn,
+                description.to_string()
+            ))
+        );
+        for name in ["bcast", "mcast", "ucast"] {
+            let factory = registry.medium(name).expect("registered");
+            assert_eq!(factory.info().version, env!("CARGO_PKG_VERSION"));
+        }
+    }
+}

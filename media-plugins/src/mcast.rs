@@ -1,0 +1,298 @@
+//! The `mcast` medium: an IPv4 multicast group on one interface, Heartbeat's
+//! `mcast <dev> <group> <port> <ttl> <loop>`.
+//!
+//! All five arguments are required, and the port is the line's own, not `udpport`. Frames go
+//! to `group:port` from a socket whose multicast interface is the device's IPv4 address, with
+//! the configured TTL and loopback; the receive socket is bound to `group:port` (so it hears
+//! only the group), shares the port with other sockets of this host, and joins the group on
+//! the device's address. The link name is the device. This module owns only its sockets;
+//! frames are the host's business.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+
+use crate::udp::{self, InterfaceName, ReceiveSocket};
+
+/// A `mcast` line, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McastConfig {
+    /// The interface whose IPv4 address sends and joins the group; also the link name.
+    pub device: InterfaceName,
+    /// The IPv4 multicast group frames are sent to and received from.
+    pub group: Ipv4Addr,
+    /// The group's UDP port (the line's own, not `udpport`).
+    pub port: u16,
+    /// The IP TTL of sent frames, 0 to 4 as Heartbeat allows: 1 stays on the local network.
+    pub ttl: u8,
+    /// Whether this host's other sockets in the group hear our frames (`loop 1`).
+    pub loopback: bool,
+}
+
+impl McastConfig {
+    /// The largest TTL Heartbeat accepts; a heartbeat has no business beyond a few routers.
+    const MAX_TTL: u8 = 4;
+
+    /// Parses `mcast <dev> <group> <port> <ttl> <loop>`; the error names the line, the
+    /// offending argument and what was expected.
+    pub fn parse(spec: &MediumSpec) -> Result<Self, MediumError> {
+        let bad = |reason: String| MediumError::bad_arguments(spec, reason);
+        let [device, group, port, ttl, loopback] = spec.args.as_slice() else {
+            return Err(bad(format!(
+                "expected `<dev> <group> <port> <ttl> <loop>` (such as \
+                 `mcast eth0 225.0.0.1 694 1 0`), got {} arguments",
+                spec.args.len()
+            )));
+        };
+        let device = InterfaceName::parse(device).map_err(bad)?;
+        let group = group
+            .parse::<Ipv4Addr>()
+            .ok()
+            .filter(Ipv4Addr::is_multicast)
+            .ok_or_else(|| {
+                bad(format!(
+                    "group `{group}`: expected an IPv4 multicast address \
+                     (224.0.0.0 to 239.255.255.255)"
+                ))
+            })?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|&port| port != 0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "port `{port}`: expected a UDP port from 1 to 65535"
+                ))
+            })?;
+        let ttl = ttl
+            .parse::<u8>()
+            .ok()
+            .filter(|&ttl| ttl <= Self::MAX_TTL)
+            .ok_or_else(|| {
+                bad(format!(
+                    "ttl `{ttl}`: expected a multicast TTL from 0 to {}",
+                    Self::MAX_TTL
+                ))
+            })?;
+        let loopback = match loopback.as_str() {
+            "0" => false,
+            "1" => true,
+            other => return Err(bad(format!("loop `{other}`: expected 0 or 1"))),
+        };
+        Ok(Self {
+            device,
+            group,
+            port,
+            ttl,
+            loopback,
+        })
+    }
+}
+
+/// An open `mcast` link.
+#[derive(Debug)]
+pub struct McastMedium {
+    /// The interface, reported as the link name.
+    device: InterfaceName,
+    /// Sends to the group through the interface; never read from.
+    sender: UdpSocket,
+    /// The group and its port.
+    destination: SocketAddrV4,
+    /// Bound to the group's address and port, member of the group on the interface.
+    receiver: ReceiveSocket,
+}
+
+impl McastMedium {
+    /// Opens the link: looks up the device's IPv4 address, sets up the sending socket and
+    /// joins the group on the receiving one.
+    pub fn open(config: &McastConfig) -> io::Result<Self> {
+        let interface = udp::interface_ipv4_address(&config.device)?;
+
+        let sender = udp::ipv4_udp_socket()?;
+        sender.set_multicast_if_v4(&interface)?;
+        sender.set_multicast_ttl_v4(u32::from(config.ttl))?;
+        sender.set_multicast_loop_v4(config.loopback)?;
+
+        let destination = SocketAddrV4::new(config.group, config.port);
+        let receiver = ReceiveSocket::bind(udp::ipv4_udp_socket()?, destination)?;
+        receiver.join_multicast(config.group, interface)?;
+
+        Ok(Self {
+            device: config.device.clone(),
+            sender: sender.into(),
+            destination,
+            receiver,
+        })
+    }
+}
+
+impl Medium for McastMedium {
+    fn link_name(&self) -> &str {
+        self.device.as_str()
+    }
+
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.sender.send_to(frame, self.destination).map(drop)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.recv(buf)
+    }
+
+    fn shutdown(&self) {
+        self.receiver.shutdown();
+    }
+}
+
+/// Creates `mcast` media; registered under the directive name `mcast`.
+#[derive(Debug)]
+pub struct McastFactory {
+    /// The plugin's identity as listed by `vigil plugins`.
+    info: PluginInfo,
+}
+
+impl Default for McastFactory {
+    fn default() -> Self {
+        Self {
+            info: crate::built_in_medium("mcast", "UDP/IP multicast"),
+        }
+    }
+}
+
+impl MediumFactory for McastFactory {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    fn check(&self, spec: &MediumSpec) -> Result<(), MediumError> {
+        McastConfig::parse(spec).map(drop)
+    }
+
+    fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
+        let config = McastConfig::parse(spec)?;
+        let medium = McastMedium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        Ok(Box::new(medium))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{ReservedPort, spec};
+
+    fn check_error(args: &str) -> String {
+        McastFactory::default()
+            .check(&spec("mcast", args, 694))
+            .expect_err(args)
+            .to_string()
+    }
+
+    #[test]
+    fn mcast_parses_heartbeats_example_line() {
+        let config =
+            McastConfig::parse(&spec("mcast", "eth0 225.0.0.1 694 1 0", 1)).expect("valid");
+        assert_eq!(
+            config,
+            McastConfig {
+                device: InterfaceName::parse("eth0").expect("valid"),
+                group: Ipv4Addr::new(225, 0, 0, 1),
+                port: 694,
+                ttl: 1,
+                loopback: false,
+            }
+        );
+    }
+
+    #[test]
+    fn mcast_port_comes_from_the_line_not_from_udpport() {
+        let config =
+            McastConfig::parse(&spec("mcast", "eth0 239.1.2.3 7000 0 1", 694)).expect("valid");
+        assert_eq!((config.port, config.ttl, config.loopback), (7000, 0, true));
+    }
+
+    #[test]
+    fn mcast_requires_all_five_arguments() {
+        assert_eq!(
+            check_error("eth0 225.0.0.1 694 1"),
+            "ha.cf:7: `mcast eth0 225.0.0.1 694 1`: expected `<dev> <group> <port> <ttl> \
+             <loop>` (such as `mcast eth0 225.0.0.1 694 1 0`), got 4 arguments"
+        );
+        assert!(check_error("eth0 225.0.0.1 694 1 0 extra").contains("got 6 arguments"));
+    }
+
+    #[test]
+    fn mcast_names_each_malformed_argument_and_what_it_expected() {
+        let cases = [
+            (
+                "eth0:1 225.0.0.1 694 1 0",
+                "interface `eth0:1`: expected a device name",
+            ),
+            (
+                "eth0 198.18.0.1 694 1 0",
+                "group `198.18.0.1`: expected an IPv4 multicast address",
+            ),
+            (
+                "eth0 ff12::1 694 1 0",
+                "group `ff12::1`: expected an IPv4 multicast address",
+            ),
+            (
+                "eth0 225.0.0.1 0 1 0",
+                "port `0`: expected a UDP port from 1 to 65535",
+            ),
+            (
+                "eth0 225.0.0.1 65536 1 0",
+                "port `65536`: expected a UDP port from 1 to 65535",
+            ),
+            (
+                "eth0 225.0.0.1 694 5 0",
+                "ttl `5`: expected a multicast TTL from 0 to 4",
+            ),
+            (
+                "eth0 225.0.0.1 694 -1 0",
+                "ttl `-1`: expected a multicast TTL from 0 to 4",
+            ),
+            ("eth0 225.0.0.1 694 1 yes", "loop `yes`: expected 0 or 1"),
+        ];
+        for (args, expected) in cases {
+            let message = check_error(args);
+            assert!(message.contains(expected), "{args}: {message}");
+        }
+    }
+
+    #[test]
+    fn mcast_open_on_a_missing_interface_names_it() {
+        let Err(err) =
+            McastFactory::default().open(&spec("mcast", "vigil-absent0 239.1.2.3 694 1 0", 694))
+        else {
+            panic!("the interface does not exist");
+        };
+        assert_eq!(
+            err.to_string(),
+            "ha.cf:7: `mcast vigil-absent0 239.1.2.3 694 1 0`: cannot open: \
+             no network interface named `vigil-absent0`"
+        );
+    }
+
+    #[test]
+    fn mcast_media_on_loopback_hear_each_other_with_loop_enabled() {
+        let port = ReservedPort::new();
+        let line = format!("lo 239.255.77.1 {} 0 1", port.port());
+        let factory = McastFactory::default();
+        let first = factory.open(&spec("mcast", &line, 1)).expect("open first");
+        let second = factory.open(&spec("mcast", &line, 1)).expect("open second");
+        assert_eq!(first.link_name(), "lo");
+
+        first.send(b"from first").expect("send");
+        let mut buf = [0u8; 64];
+        let (len, from) = second.recv(&mut buf).expect("second hears first");
+        assert_eq!(buf.get(..len), Some(&b"from first"[..]));
+        assert!(
+            matches!(from, PeerAddress::Udp(address) if address.ip() == Ipv4Addr::LOCALHOST),
+            "{from}"
+        );
+        // With loop 1 the sender's own receive socket hears the group too.
+        let (len, _) = first.recv(&mut buf).expect("first hears itself");
+        assert_eq!(buf.get(..len), Some(&b"from first"[..]));
+    }
+}

@@ -1,0 +1,520 @@
+//! UDP socket setup and interface lookups shared by the `bcast`, `mcast` and `ucast` media.
+//!
+//! This module owns every system call those media make before a frame moves: validated
+//! interface names, `getifaddrs` lookups (an interface's IPv4 address and broadcast address,
+//! the host's own addresses), `SO_BINDTODEVICE` with its unprivileged fallback,
+//! `SO_DONTROUTE`, and the receive socket whose blocking `recv` ends for good at shutdown.
+//! Of a configuration line it reads only the shared `udpport`; it knows nothing about frames
+//! or which medium uses it, and it never logs: what a caller should report (a skipped device
+//! binding) is returned as a value.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, UdpSocket};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use vigil_plugin_api::{MediumError, MediumSpec, PeerAddress};
+
+/// A network interface name as Linux accepts it (`eth0`, `bond0.12`), checked when the
+/// configuration is read so that a typo is reported before any socket exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceName(String);
+
+impl InterfaceName {
+    /// The longest name the kernel accepts: `IFNAMSIZ` less the terminating NUL.
+    const MAX_LEN: usize = libc::IFNAMSIZ - 1;
+
+    /// Checks `token` against the kernel's rules for device names (1 to 15 bytes, not `.` or
+    /// `..`, no `/`, `:` or whitespace). The error is a reason for
+    /// `MediumError::bad_arguments`. An alias label such as `eth0:1` is refused because it
+    /// names an address, not a device a socket can be tied to.
+    pub fn parse(token: &str) -> Result<Self, String> {
+        let well_formed = !token.is_empty()
+            && token.len() <= Self::MAX_LEN
+            && token != "."
+            && token != ".."
+            && !token
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace());
+        if well_formed {
+            Ok(Self(token.to_string()))
+        } else {
+            Err(format!(
+                "interface `{token}`: expected a device name of 1 to {} characters without \
+                 `/`, `:` or whitespace (such as `eth0`)",
+                Self::MAX_LEN
+            ))
+        }
+    }
+
+    /// The name as the kernel knows it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a medium's sockets are tied to their interface with `SO_BINDTODEVICE`.
+///
+/// Kept so the operator can be told: an unbound socket sends and receives on every
+/// interface, so with two interfaces on one port a frame may be counted on the wrong link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceBinding {
+    /// Every socket of the medium that should be tied to its interface is.
+    Bound,
+    /// The kernel refused `SO_BINDTODEVICE` for lack of privilege (EPERM) and the sockets
+    /// were left unbound, which is what Debian's Heartbeat 3.0.6 build always does.
+    NotPermitted,
+}
+
+impl DeviceBinding {
+    /// The binding of a medium made of sockets with bindings `self` and `other`: one skipped
+    /// binding makes the whole medium unbound.
+    pub(crate) fn and(self, other: DeviceBinding) -> DeviceBinding {
+        match (self, other) {
+            (DeviceBinding::Bound, DeviceBinding::Bound) => DeviceBinding::Bound,
+            _ => DeviceBinding::NotPermitted,
+        }
+    }
+}
+
+/// The cluster's UDP port (`udpport`) from `spec`, which `bcast` and `ucast` use; port 0
+/// cannot be sent to, so it is refused with the line that carries it.
+pub(crate) fn cluster_port(spec: &MediumSpec) -> Result<u16, MediumError> {
+    if spec.udp_port == 0 {
+        return Err(MediumError::bad_arguments(
+            spec,
+            "udpport 0: expected a UDP port from 1 to 65535",
+        ));
+    }
+    Ok(spec.udp_port)
+}
+
+/// A new IPv4 UDP socket. socket2 opens it close-on-exec, so agent scripts never inherit a
+/// cluster socket.
+pub(crate) fn ipv4_udp_socket() -> io::Result<Socket> {
+    Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+}
+
+/// Ties `socket` to `device` with `SO_BINDTODEVICE`. Lack of privilege is not an error (the
+/// medium still works, as Debian's build does); any other failure, such as a device that does
+/// not exist, is.
+pub(crate) fn bind_to_device(socket: &Socket, device: &InterfaceName) -> io::Result<DeviceBinding> {
+    match socket.bind_device(Some(device.as_str().as_bytes())) {
+        Ok(()) => Ok(DeviceBinding::Bound),
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => Ok(DeviceBinding::NotPermitted),
+        Err(err) => Err(io::Error::new(
+            err.kind(),
+            format!("cannot tie the socket to interface `{device}` (SO_BINDTODEVICE): {err}"),
+        )),
+    }
+}
+
+/// Sets `SO_DONTROUTE`, so a broadcast only ever leaves through the interface it names.
+/// socket2 offers this only as a per-call flag, hence the direct call.
+pub(crate) fn set_dont_route(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let enable: libc::c_int = 1;
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>())
+        .map_err(|_| io::Error::other("size of c_int does not fit socklen_t"))?;
+    // SAFETY: the descriptor is open for the lifetime of `socket`; the option value points to
+    // a live c_int and `len` is its size, as SO_DONTROUTE expects.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DONTROUTE,
+            ptr::from_ref(&enable).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The receiving half of a UDP medium: a bound socket whose blocking `recv` ends for good
+/// once `shutdown` is called.
+///
+/// Shutdown works by `shutdown(2)` on the socket: on Linux it wakes a reader blocked on an
+/// unconnected UDP socket (the call itself reports ENOTCONN, which is ignored) and makes
+/// every later read return at once. The flag tells that wake-up apart from an empty
+/// datagram, which UDP allows.
+#[derive(Debug)]
+pub(crate) struct ReceiveSocket {
+    /// The bound socket; reads only.
+    socket: UdpSocket,
+    /// Set once by `shutdown`; from then on `recv` fails.
+    shut_down: AtomicBool,
+}
+
+impl ReceiveSocket {
+    /// Binds `socket` to `address` after setting `SO_REUSEADDR` and `SO_REUSEPORT`, so that
+    /// several media of one node (two `ucast` lines, or `bcast` next to `ucast`) can share the
+    /// cluster port. The caller applies any device binding or membership first or after.
+    pub(crate) fn bind(socket: Socket, address: SocketAddrV4) -> io::Result<Self> {
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&address.into()).map_err(|err| {
+            io::Error::new(err.kind(), format!("cannot bind UDP {address}: {err}"))
+        })?;
+        Ok(Self {
+            socket: socket.into(),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// Joins `group` on the interface whose address is `interface` (IP_ADD_MEMBERSHIP).
+    pub(crate) fn join_multicast(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.socket
+            .join_multicast_v4(&group, &interface)
+            .map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("cannot join multicast group {group} on {interface}: {err}"),
+                )
+            })
+    }
+
+    /// Blocks until one datagram arrives and returns its length and sender; fails once
+    /// `shutdown` has been called, however the blocked read was woken.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        loop {
+            if self.shut_down.load(Ordering::Acquire) {
+                return Err(Self::shut_down_error());
+            }
+            let received = self.socket.recv_from(buf);
+            if self.shut_down.load(Ordering::Acquire) {
+                return Err(Self::shut_down_error());
+            }
+            match received {
+                Ok((len, from)) => return Ok((len, PeerAddress::Udp(from))),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Makes every pending and later `recv` fail, so a reader thread can end.
+    pub(crate) fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        // On an unconnected UDP socket Linux reports ENOTCONN yet still marks the socket shut
+        // and wakes its readers, which is all that is needed here.
+        let _ = SockRef::from(&self.socket).shutdown(Shutdown::Both);
+    }
+
+    /// The address the socket is bound to (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    fn shut_down_error() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionAborted, "the medium was shut down")
+    }
+}
+
+/// The IPv4 address of `device` (its first, as SIOCGIFADDR would report), used as the
+/// multicast interface.
+pub(crate) fn interface_ipv4_address(device: &InterfaceName) -> io::Result<Ipv4Addr> {
+    find_interface_address(&interface_addresses()?, device, AddressKind::Unicast)
+}
+
+/// The IPv4 broadcast address of `device`, where `bcast` sends.
+pub(crate) fn interface_broadcast_address(device: &InterfaceName) -> io::Result<Ipv4Addr> {
+    find_interface_address(&interface_addresses()?, device, AddressKind::Broadcast)
+}
+
+/// Every IPv4 address assigned to this host, so `ucast` can recognise its own address among
+/// the peers of a configuration shared by every node.
+pub(crate) fn local_ipv4_addresses() -> io::Result<Vec<Ipv4Addr>> {
+    Ok(interface_addresses()?
+        .into_iter()
+        .filter_map(|entry| entry.address)
+        .collect())
+}
+
+/// One entry of `getifaddrs`, reduced to what the media need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InterfaceAddress {
+    /// The interface (or alias label) the entry belongs to.
+    name: String,
+    /// The IPv4 address, when the entry is an IPv4 one.
+    address: Option<Ipv4Addr>,
+    /// The IPv4 broadcast address, when the interface has one.
+    broadcast: Option<Ipv4Addr>,
+}
+
+/// Which address of an interface a lookup wants.
+#[derive(Debug, Clone, Copy)]
+enum AddressKind {
+    Unicast,
+    Broadcast,
+}
+
+/// Picks the first address of `kind` on `device`; the error says whether the interface is
+/// missing or merely lacks such an address, since the operator's fix differs.
+fn find_interface_address(
+    entries: &[InterfaceAddress],
+    device: &InterfaceName,
+    kind: AddressKind,
+) -> io::Result<Ipv4Addr> {
+    let mut known = false;
+    for entry in entries.iter().filter(|entry| entry.name == device.as_str()) {
+        known = true;
+        let found = match kind {
+            AddressKind::Unicast => entry.address,
+            AddressKind::Broadcast => entry.broadcast,
+        };
+        if let Some(address) = found {
+            return Ok(address);
+        }
+    }
+    if !known {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no network interface named `{device}`"),
+        ));
+    }
+    let what = match kind {
+        AddressKind::Unicast => "IPv4 address",
+        AddressKind::Broadcast => "IPv4 broadcast address",
+    };
+    Err(io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!("interface `{device}` has no {what}"),
+    ))
+}
+
+/// Lists the host's interface addresses through `getifaddrs(3)`, which also lists interfaces
+/// without an IPv4 address (as AF_PACKET entries), so a lookup can tell "no such interface"
+/// from "no address".
+fn interface_addresses() -> io::Result<Vec<InterfaceAddress>> {
+    let mut head: *mut libc::ifaddrs = ptr::null_mut();
+    // SAFETY: `head` is a valid place for getifaddrs to store the list it allocates; on
+    // success the list is freed below, exactly once.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut entries = Vec::new();
+    let mut cursor = head;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list getifaddrs returned, which stays allocated
+        // until freeifaddrs below.
+        let node = unsafe { &*cursor };
+        if !node.ifa_name.is_null() {
+            // SAFETY: a non-null `ifa_name` is a NUL-terminated string owned by the list.
+            let name = unsafe { CStr::from_ptr(node.ifa_name) }
+                .to_string_lossy()
+                .into_owned();
+            let has_broadcast = node.ifa_flags & (libc::IFF_BROADCAST as libc::c_uint) != 0;
+            entries.push(InterfaceAddress {
+                name,
+                address: ipv4_of(node.ifa_addr),
+                broadcast: if has_broadcast {
+                    ipv4_of(node.ifa_ifu).filter(|addr| !addr.is_unspecified())
+                } else {
+                    None
+                },
+            });
+        }
+        cursor = node.ifa_next;
+    }
+    // SAFETY: `head` came from a successful getifaddrs and nothing refers to it any more.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(entries)
+}
+
+/// The IPv4 address in a `getifaddrs` socket address, if it is one.
+fn ipv4_of(address: *const libc::sockaddr) -> Option<Ipv4Addr> {
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null address from getifaddrs points to a sockaddr whose family field is
+    // always valid to read.
+    let family = unsafe { ptr::read_unaligned(ptr::addr_of!((*address).sa_family)) };
+    if libc::c_int::from(family) != libc::AF_INET {
+        return None;
+    }
+    // SAFETY: an AF_INET address from getifaddrs is a full sockaddr_in; read unaligned
+    // because the list does not promise sockaddr_in alignment.
+    let inet = unsafe { ptr::read_unaligned(address.cast::<libc::sockaddr_in>()) };
+    Some(Ipv4Addr::from(u32::from_be(inet.sin_addr.s_addr)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    fn name(token: &str) -> InterfaceName {
+        InterfaceName::parse(token).expect("valid interface name in test")
+    }
+
+    #[test]
+    fn interface_names_follow_the_kernel_rules() {
+        for good in ["eth0", "bond0.12", "br-lan", "lo", "a23456789012345"] {
+            assert_eq!(
+                InterfaceName::parse(good).map(|n| n.0),
+                Ok(good.to_string())
+            );
+        }
+        for bad in ["", ".", "..", "eth0:1", "a/b", "e th", "a234567890123456"] {
+            let reason = InterfaceName::parse(bad).expect_err(bad);
+            assert!(reason.contains("expected a device name"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn device_binding_is_bound_only_when_every_socket_is() {
+        use DeviceBinding::{Bound, NotPermitted};
+        assert_eq!(Bound.and(Bound), Bound);
+        assert_eq!(Bound.and(NotPermitted), NotPermitted);
+        assert_eq!(NotPermitted.and(Bound), NotPermitted);
+    }
+
+    fn sample_interfaces() -> Vec<InterfaceAddress> {
+        vec![
+            InterfaceAddress {
+                name: "eth1".into(),
+                address: None,
+                broadcast: None,
+            },
+            InterfaceAddress {
+                name: "eth0".into(),
+                address: Some(Ipv4Addr::new(198, 18, 0, 1)),
+                broadcast: Some(Ipv4Addr::new(198, 18, 0, 255)),
+            },
+            InterfaceAddress {
+                name: "eth0".into(),
+                address: Some(Ipv4Addr::new(198, 18, 1, 1)),
+                broadcast: Some(Ipv4Addr::new(198, 18, 1, 255)),
+            },
+            InterfaceAddress {
+                name: "lo".into(),
+                address: Some(Ipv4Addr::LOCALHOST),
+                broadcast: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn interface_lookup_takes_the_first_address_of_the_named_interface() {
+        let entries = sample_interfaces();
+        let found = find_interface_address(&entries, &name("eth0"), AddressKind::Unicast);
+        assert_eq!(found.ok(), Some(Ipv4Addr::new(198, 18, 0, 1)));
+        let found = find_interface_address(&entries, &name("eth0"), AddressKind::Broadcast);
+        assert_eq!(found.ok(), Some(Ipv4Addr::new(198, 18, 0, 255)));
+    }
+
+    #[test]
+    fn interface_lookup_tells_a_missing_interface_from_a_missing_address() {
+        let entries = sample_interfaces();
+        let missing = find_interface_address(&entries, &name("eth9"), AddressKind::Unicast)
+            .expect_err("eth9 is not in the list");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        assert_eq!(missing.to_string(), "no network interface named `eth9`");
+
+        let no_address = find_interface_address(&entries, &name("eth1"), AddressKind::Unicast)
+            .expect_err("eth1 has no IPv4 address");
+        assert_eq!(no_address.kind(), io::ErrorKind::AddrNotAvailable);
+        assert_eq!(
+            no_address.to_string(),
+            "interface `eth1` has no IPv4 address"
+        );
+
+        let no_broadcast = find_interface_address(&entries, &name("lo"), AddressKind::Broadcast)
+            .expect_err("lo has no broadcast address");
+        assert_eq!(
+            no_broadcast.to_string(),
+            "interface `lo` has no IPv4 broadcast address"
+        );
+    }
+
+    #[test]
+    fn getifaddrs_reports_the_loopback_address() {
+        assert_eq!(
+            interface_ipv4_address(&name("lo")).expect("lo has an address"),
+            Ipv4Addr::LOCALHOST
+        );
+        let local = local_ipv4_addresses().expect("getifaddrs works");
+        assert!(local.contains(&Ipv4Addr::LOCALHOST), "{local:?}");
+        let loopback_broadcast = interface_broadcast_address(&name("lo"))
+            .expect_err("loopback is not a broadcast interface");
+        assert_eq!(loopback_broadcast.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    #[test]
+    fn binding_to_a_missing_device_fails_with_its_name() {
+        let socket = ipv4_udp_socket().expect("socket");
+        match bind_to_device(&socket, &name("vigil-nodev0")) {
+            Err(err) => assert!(err.to_string().contains("`vigil-nodev0`"), "{err}"),
+            // Kernels that demand privilege for every binding refuse before looking the
+            // device up; that refusal is the documented fallback, not an error.
+            Ok(binding) => assert_eq!(binding, DeviceBinding::NotPermitted),
+        }
+    }
+
+    fn loopback_receiver() -> ReceiveSocket {
+        let socket = ipv4_udp_socket().expect("socket");
+        ReceiveSocket::bind(socket, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind")
+    }
+
+    #[test]
+    fn receive_socket_returns_the_datagram_and_its_sender() {
+        let receiver = loopback_receiver();
+        let to = receiver.local_addr().expect("bound");
+        let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("sender");
+        sender.send_to(b"", to).expect("send empty");
+        sender.send_to(b"frame", to).expect("send");
+
+        let mut buf = [0u8; 64];
+        let (len, from) = receiver.recv(&mut buf).expect("empty datagram");
+        assert_eq!(len, 0, "an empty datagram is a datagram, not a shutdown");
+        assert_eq!(from, PeerAddress::Udp(sender.local_addr().expect("sender")));
+        let (len, _) = receiver.recv(&mut buf).expect("frame");
+        assert_eq!(buf.get(..len), Some(&b"frame"[..]));
+    }
+
+    #[test]
+    fn shutdown_unblocks_a_blocked_recv() {
+        let receiver = Arc::new(loopback_receiver());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let receiver = Arc::clone(&receiver);
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                ready_tx.send(()).expect("main thread waits");
+                receiver.recv(&mut buf)
+            })
+        };
+        ready_rx.recv().expect("reader started");
+        // Give the reader time to enter recvfrom; the result is the same if it has not yet.
+        thread::sleep(std::time::Duration::from_millis(100));
+        receiver.shutdown();
+        let result = reader.join().expect("reader thread did not panic");
+        let err = result.expect_err("recv after shutdown must fail");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+    }
+
+    #[test]
+    fn recv_after_shutdown_fails_at_once() {
+        let receiver = loopback_receiver();
+        receiver.shutdown();
+        let mut buf = [0u8; 16];
+        let err = receiver.recv(&mut buf).expect_err("shut down");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+    }
+}
