@@ -1,1 +1,343 @@
-//! Filled in by its own change.
+//! The local client API: a Unix stream socket speaking newline-delimited JSON.
+//!
+//! Owns the request and reply types, the server task that accepts connections, and the
+//! blocking client used by `vigil status` and `cl_status`. The server never touches cluster
+//! state itself: it forwards each request to the core loop and relays the answer, so a slow
+//! or hostile client can never stall the core (a client that does not read its event stream
+//! loses events and is told how many).
+//!
+//! Protocol: the client writes one JSON request per line (`{"request":"status"}`,
+//! `{"request":"events"}`); the server writes one JSON reply per line. `events` turns the
+//! connection into an ordered stream of [`ApiEvent`] lines until the client hangs up.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::membership::MembershipStatus;
+
+/// The longest request line the server reads; anything longer is refused.
+const MAX_REQUEST_BYTES: usize = 4096;
+
+/// What a client may ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ApiRequest {
+    /// The whole status report.
+    Status,
+    /// Subscribe to the ordered event stream from now on.
+    Events,
+}
+
+/// The daemon's answer to `status`: membership, counters, configuration parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// vigil's version, for `cl_status hbstatus -v`.
+    pub version: String,
+    /// Membership as the core sees it now.
+    pub membership: MembershipStatus,
+    /// Datagrams and messages dropped, by reason (`bad_signature`, `replayed_seq`, …).
+    pub drops: BTreeMap<String, u64>,
+    /// ha.cf parameters as written, for `cl_status hbparameter -p`.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// One entry of the event stream. `seq` grows by one per event, so a client sees order and
+/// gaps; `lost` on a line says how many events this client missed before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiEvent {
+    /// Position in the daemon's event order, from 1.
+    pub seq: u64,
+    /// Unix time in milliseconds when the core produced it.
+    pub unix_ms: u64,
+    /// A stable kind for programs (`node_status`, `link_status`, `late_heartbeat`, …).
+    pub kind: String,
+    /// The node it concerns, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
+    /// The Heartbeat-style log line for people.
+    pub text: String,
+    /// Events this client missed just before this one because it read too slowly.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A reply line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum ApiReply {
+    Status(Box<StatusReport>),
+    Event(ApiEvent),
+    Error { message: String },
+}
+
+/// A request forwarded to the core, with the channel for its answer.
+pub struct CoreRequest {
+    pub request: ApiRequest,
+    pub reply: oneshot::Sender<StatusReport>,
+}
+
+/// Errors of the API, on either side.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot connect to vigil at {path}: {source} (is `vigil run` running with this socket?)"
+    )]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("talking to vigil at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("vigil at {path} answered something unexpected: {detail}")]
+    Protocol { path: PathBuf, detail: String },
+}
+
+/// The listening side, owned by the runtime.
+pub struct ApiServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ApiServer {
+    /// Binds the socket, replacing a stale one left by a crash. Mode 0660: root and the
+    /// socket's group may query the cluster; others may not.
+    pub fn bind(path: &Path) -> Result<Self, ApiError> {
+        let listen_err = |source| ApiError::Listen {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(listen_err)?;
+        }
+        if StdUnixStream::connect(path).is_ok() {
+            return Err(listen_err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another vigil is already serving this socket",
+            )));
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).map_err(listen_err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .map_err(listen_err)?;
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Accepts clients until the task is dropped. Each client gets its own task.
+    pub async fn serve(
+        self,
+        to_core: mpsc::Sender<CoreRequest>,
+        events: broadcast::Sender<ApiEvent>,
+    ) {
+        loop {
+            let Ok((stream, _)) = self.listener.accept().await else {
+                continue;
+            };
+            let to_core = to_core.clone();
+            let events = events.subscribe();
+            tokio::spawn(async move {
+                if let Err(error) = serve_client(stream, to_core, events).await {
+                    tracing::debug!(%error, "api client ended");
+                }
+            });
+        }
+    }
+
+    /// The socket path, removed by the runtime at shutdown.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+async fn serve_client(
+    stream: UnixStream,
+    to_core: mpsc::Sender<CoreRequest>,
+    mut events: broadcast::Receiver<ApiEvent>,
+) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = AsyncBufReader::new(read.take(MAX_REQUEST_BYTES as u64 * 64)).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.len() > MAX_REQUEST_BYTES {
+            return Ok(());
+        }
+        let reply = match serde_json::from_str::<ApiRequest>(&line) {
+            Err(e) => ApiReply::Error {
+                message: format!(
+                    "bad request {line:?}: {e} (expected {{\"request\":\"status\"}} or {{\"request\":\"events\"}})"
+                ),
+            },
+            Ok(ApiRequest::Events) => {
+                let mut lost = 0;
+                loop {
+                    match events.recv().await {
+                        Ok(mut event) => {
+                            event.lost = lost;
+                            lost = 0;
+                            write_line(&mut write, &ApiReply::Event(event)).await?;
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => lost += n,
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    }
+                }
+            }
+            Ok(request) => {
+                let (reply, answer) = oneshot::channel();
+                if to_core.send(CoreRequest { request, reply }).await.is_err() {
+                    return Ok(());
+                }
+                match answer.await {
+                    Ok(report) => ApiReply::Status(Box::new(report)),
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        write_line(&mut write, &reply).await?;
+    }
+    Ok(())
+}
+
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &ApiReply,
+) -> io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await
+}
+
+use tokio::io::AsyncReadExt as _;
+
+/// A blocking client for the command-line tools.
+pub struct ApiClient {
+    reader: BufReader<StdUnixStream>,
+    path: PathBuf,
+}
+
+impl ApiClient {
+    /// Connects to the daemon's socket.
+    pub fn connect(path: &Path) -> Result<Self, ApiError> {
+        let stream = StdUnixStream::connect(path).map_err(|source| ApiError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let io_err = |source| ApiError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io_err)?;
+        Ok(Self {
+            reader: BufReader::new(stream),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Asks for the status report.
+    pub fn status(&mut self) -> Result<StatusReport, ApiError> {
+        self.send(&ApiRequest::Status)?;
+        match self.next_reply()? {
+            ApiReply::Status(report) => Ok(*report),
+            other => Err(self.protocol(format!("expected a status reply, got {other:?}"))),
+        }
+    }
+
+    /// Subscribes to events; then call [`ApiClient::next_event`] repeatedly.
+    pub fn subscribe(&mut self) -> Result<(), ApiError> {
+        self.send(&ApiRequest::Events)?;
+        self.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(|source| ApiError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The next event of a subscription, in order.
+    pub fn next_event(&mut self) -> Result<ApiEvent, ApiError> {
+        match self.next_reply()? {
+            ApiReply::Event(event) => Ok(event),
+            other => Err(self.protocol(format!("expected an event, got {other:?}"))),
+        }
+    }
+
+    fn send(&mut self, request: &ApiRequest) -> Result<(), ApiError> {
+        let mut line = serde_json::to_vec(request).map_err(|e| self.protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.reader
+            .get_mut()
+            .write_all(&line)
+            .map_err(|source| ApiError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn next_reply(&mut self) -> Result<ApiReply, ApiError> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|source| ApiError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Err(self.protocol("the daemon closed the connection".into()));
+        }
+        match serde_json::from_str::<ApiReply>(&line) {
+            Ok(ApiReply::Error { message }) => Err(self.protocol(message)),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(self.protocol(format!("unreadable reply: {e}"))),
+        }
+    }
+
+    fn protocol(&self, detail: String) -> ApiError {
+        ApiError::Protocol {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+/// The socket a client tool uses: `--socket`, else `$VIGIL_SOCKET`, else the default.
+pub fn client_socket_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_path_buf();
+    }
+    match std::env::var_os("VIGIL_SOCKET") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_SOCKET),
+    }
+}
+
+/// Where the daemon listens unless configured otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/vigil/vigil.sock";

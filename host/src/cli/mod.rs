@@ -1,1 +1,216 @@
-//! Filled in by its own change.
+//! The command line: `vigil <command>` and the Heartbeat tools the binary answers to.
+//!
+//! Owns argument parsing, dispatch on the program name (argv[0]), and turning errors into
+//! messages and exit codes. It holds no cluster logic: commands call `config`, `runtime` and
+//! the API client.
+
+mod cl_status;
+mod demo;
+mod status;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, ClusterConfig};
+use crate::runtime::{self, DaemonOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "High-availability cluster daemon, successor to Heartbeat 3"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the cluster configuration comes from.
+#[derive(Debug, clap::Args)]
+#[group(required = false, multiple = false)]
+struct ConfigArgs {
+    /// A Heartbeat configuration directory (ha.cf, authkeys, haresources).
+    #[arg(long, value_name = "DIR")]
+    ha_dir: Option<PathBuf>,
+    /// A vigil YAML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (logs to stderr; SIGTERM stops it cleanly).
+    Run {
+        #[command(flatten)]
+        source: ConfigArgs,
+        /// Directory for hb_generation and hb_uuid (default: from the configuration).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// API socket path (default: from the configuration).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Show membership, links and drop counters of the running daemon.
+    Status {
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// API socket path (default: $VIGIL_SOCKET, else /run/vigil/vigil.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Check or convert a configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Run a three-node cluster on loopback and show a node dying (no root needed).
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Validate a configuration; prints what was read, or the first error with file:line.
+    Check {
+        #[command(flatten)]
+        source: ConfigArgs,
+    },
+    /// Print the YAML equivalent of a configuration.
+    Convert {
+        #[command(flatten)]
+        source: ConfigArgs,
+    },
+}
+
+/// Entry point for the binary: dispatches on the program name, then on the command.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("vigil")
+        .to_string();
+    if program == "cl_status" {
+        let rest: Vec<String> = args
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return cl_status::main(&rest);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run_command(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            source,
+            state_dir,
+            socket,
+        } => {
+            init_logging();
+            let (config, ha_dir) = load(&source)?;
+            let node_name = config::local_node_name(&config, ha_dir.as_deref())?;
+            for (directive, what) in &config.ignored_directives {
+                tracing::info!(%directive, "accepted for compatibility, no effect here: {what}");
+            }
+            let options = DaemonOptions {
+                state_dir: state_dir.unwrap_or_else(|| config.state_dir.clone()),
+                socket: socket.unwrap_or_else(|| config.api_socket.clone()),
+                node_name,
+                config,
+            };
+            runtime::run(options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json, socket } => status::run(json, socket.as_deref()),
+        Command::Config { action } => match action {
+            ConfigAction::Check { source } => {
+                let (config, _) = load(&source)?;
+                println!(
+                    "{}: OK: {} node(s) ({}), {} medium/media, auth {} (slot {}), keepalive {:?}, deadtime {:?}, warntime {:?}, initdead {:?}, {} resource group(s)",
+                    config.source,
+                    config.nodes.len(),
+                    config.nodes.join(" "),
+                    config.media.len(),
+                    config.auth.outbound().name(),
+                    config.auth.outbound_slot(),
+                    config.timing.keepalive,
+                    config.timing.deadtime,
+                    config.timing.warntime,
+                    config.timing.initdead,
+                    config.resource_groups.len(),
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigAction::Convert { source } => {
+                let (config, _) = load(&source)?;
+                print!("{}", config::to_yaml(&config));
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Demo => demo::run(),
+    }
+}
+
+/// Default Heartbeat configuration directory, used when neither flag is given and no
+/// `/etc/vigil/cluster.yaml` exists.
+const DEFAULT_HA_DIR: &str = "/etc/ha.d";
+/// Default native configuration file.
+const DEFAULT_YAML: &str = "/etc/vigil/cluster.yaml";
+
+/// Loads the configuration named by the flags (or the defaults); returns the ha-dir too,
+/// since the node name may come from its `nodeinfo`.
+fn load(source: &ConfigArgs) -> anyhow::Result<(ClusterConfig, Option<PathBuf>)> {
+    let registry = crate::registry::builtin();
+    let yaml = match (&source.config, &source.ha_dir) {
+        (Some(file), _) => Some(file.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from(DEFAULT_YAML)).filter(|p| p.exists()),
+    };
+    if let Some(file) = yaml {
+        let config = config::load_yaml(&file, &registry)
+            .with_context(|| format!("configuration {} refused", file.display()))?;
+        return Ok((config, None));
+    }
+    let dir = source
+        .ha_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_HA_DIR));
+    let config = config::load_ha_dir(&dir, &registry)
+        .with_context(|| format!("configuration in {} refused", dir.display()))?;
+    Ok((config, Some(dir)))
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

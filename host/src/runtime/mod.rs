@@ -1,1 +1,104 @@
-//! Filled in by its own change.
+//! The runtime: everything that touches the world on behalf of the protocol machines.
+//!
+//! ```text
+//!   reader thread ×N ──Received──┐            ┌── writer thread ×N (bounded queue each)
+//!   (recv + decode + verify)     │            │     ^ encoded frames
+//!                                v            │     |
+//!   load-average thread ──> [ core task: owns Membership, counters, event order ]
+//!                                ^      │ next_deadline → one tokio timer (no polling)
+//!   API server task ─CoreRequest─┘      └─ApiEvent─> broadcast ─> API event streams
+//!   signals (SIGTERM/SIGINT) ───────> core: Shutdown, drain writers, remove socket
+//! ```
+//!
+//! Owns the state files, the media threads, the timer, the API socket and shutdown. It holds
+//! no protocol logic: every decision is the membership machine's, and the core task only
+//! carries out its outputs. Nothing here may block the core task: media I/O runs on its own
+//! threads, file writes happen before the loop starts.
+
+mod core;
+pub mod media;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::api::{ApiError, ApiServer};
+use crate::config::ClusterConfig;
+use crate::wire::auth::AuthKeys;
+
+pub use self::core::Core;
+
+/// What `vigil run` needs beyond the cluster configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The cluster configuration, already validated.
+    pub config: ClusterConfig,
+    /// This node's name, resolved from YAML, nodeinfo or `uname -n`.
+    pub node_name: String,
+    /// Where the generation and UUID files live.
+    pub state_dir: PathBuf,
+    /// The API socket path.
+    pub socket: PathBuf,
+}
+
+/// The daemon could not start or failed while running.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Medium(#[from] vigil_plugin_api::MediumError),
+    #[error(transparent)]
+    Registry(#[from] vigil_plugin_api::RegistryError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot start the runtime: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then stops cleanly.
+pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
+    let unix_now = unix_seconds();
+    let generation = state::next_generation(
+        &options.state_dir,
+        options.config.generation_method,
+        unix_now,
+    )?;
+    let uuid = state::node_uuid(&options.state_dir)?;
+    let registry = crate::registry::builtin();
+
+    let mut media = Vec::new();
+    for spec in &options.config.media {
+        let medium = registry.medium(&spec.kind)?.open(spec)?;
+        media.push(medium);
+    }
+    let keys = Arc::new(options.config.auth.clone());
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let api = ApiServer::bind(&options.socket)?;
+        let core = Core::start(&options, generation, uuid, media, keys, api)?;
+        core.run().await;
+        Ok(())
+    })
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Keys are shared read-only by every reader thread.
+pub type SharedKeys = Arc<AuthKeys>;

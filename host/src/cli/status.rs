@@ -1,0 +1,71 @@
+//! `vigil status`: the running daemon's membership, links and drop counters, as tables for
+//! people or as one JSON object for programs.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::api::{ApiClient, StatusReport, client_socket_path};
+
+/// Prints the status of the daemon behind `socket` (or the default socket).
+pub fn run(json: bool, socket: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let path = client_socket_path(socket);
+    let report = ApiClient::connect(&path)?.status()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable form: one line per node with its links, then the counters.
+pub fn render_table(report: &StatusReport) -> String {
+    let m = &report.membership;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "local node {} is {} (generation {})",
+        m.local_node,
+        m.local_status.as_str(),
+        m.generation
+    );
+    let width = m
+        .nodes
+        .iter()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{:width$}  {:6}  {:6}  LINKS",
+        "NODE", "TYPE", "STATUS"
+    );
+    for node in &m.nodes {
+        let links: Vec<String> = node
+            .links
+            .iter()
+            .map(|l| format!("{} {}", l.name, if l.up { "up" } else { "dead" }))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:width$}  {:6}  {:6}  {}",
+            node.name,
+            node.node_type,
+            node.status.as_str(),
+            links.join(", ")
+        );
+    }
+    if report.drops.is_empty() {
+        let _ = writeln!(out, "dropped: none");
+    } else {
+        let drops: Vec<String> = report
+            .drops
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "dropped: {}", drops.join(" "));
+    }
+    out
+}

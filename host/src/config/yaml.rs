@@ -1,0 +1,987 @@
+//! vigil's native YAML configuration: its schema, the reader and the writer behind
+//! `vigil config convert`.
+//!
+//! The schema is the one place that says what an operator may write (`deny_unknown_fields`
+//! everywhere). Scalar settings use their ha.cf names and go through the same directive
+//! rules as ha.cf (`draft`), so a value means the same in both files. This module reads no
+//! file and checks no permissions; `config::load_yaml` does.
+//!
+//! serde_yaml_ng reports positions only on errors, so [`YamlText::origin`] finds the
+//! position of a value by asking the parser for an error right at that value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use vigil_plugin_api::Registry;
+
+use crate::wire::auth::{AuthKeys, AuthMethod};
+
+use super::authkeys::{parse_method, parse_slot};
+use super::draft::ClusterDraft;
+use super::error::ConfigError;
+use super::model::{
+    AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
+    DEFAULT_UDP_PORT, GenerationMethod, MsgFormat, ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
+};
+use super::values::{format_duration, parse_bool, parse_time, parse_uint};
+
+/// The whole file. Scalar settings carry their ha.cf name and syntax.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of settings with at least `nodes`, `media` and `auth`"
+)]
+struct ClusterFile {
+    /// The local node's name, when it should not come from `uname -n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node_name: Option<String>,
+    /// The cluster's nodes (ha.cf `node`).
+    nodes: Vec<String>,
+    /// The timers, in ha.cf's time syntax (`200ms`, `1`, `1.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keepalive: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadtime: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warntime: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initdead: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadping: Option<Scalar>,
+    /// The UDP port of every UDP medium.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    udpport: Option<Scalar>,
+    /// The media, one per entry, as ha.cf lines with a colon after the kind.
+    media: Vec<MediumEntry>,
+    /// The key slots (authkeys).
+    auth: AuthEntry,
+    /// The other ha.cf settings with an effect in vigil, in ha.cf's syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auto_failback: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msgfmt: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hopfudge: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hbgenmethod: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_rexmit_delay: Option<Scalar>,
+    /// Where `hb_generation` and `hb_uuid` live (default /var/lib/vigil).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_dir: Option<String>,
+    /// The local client socket (default /run/vigil/vigil.sock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_socket: Option<String>,
+    /// The haresources groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resource_groups: Vec<GroupEntry>,
+}
+
+/// `auth`: either one slot (`method`, `key`, optional `slot`, default 1) or several
+/// (`outbound` and `slots`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthEntry {
+    /// The one slot's number, when it is not 1 (peers see it in every signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot: Option<u8>,
+    /// The one slot's method: crc, md5 or sha1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    /// The one slot's key, for md5 and sha1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    /// With several slots: the one that signs outgoing messages (authkeys' `auth N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outbound: Option<u8>,
+    /// With several slots: every slot by number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slots: Option<BTreeMap<u8, SlotEntry>>,
+}
+
+/// One slot of the several-slots form of `auth`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlotEntry {
+    /// crc, md5 or sha1.
+    method: String,
+    /// The key, for md5 and sha1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+/// One resource group: the haresources line `node resource…`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEntry {
+    /// The preferred node.
+    node: String,
+    /// The resource tokens as haresources writes them, in start order.
+    resources: Vec<String>,
+}
+
+/// One medium: a one-entry mapping `kind: arguments`, the ha.cf line with a colon.
+#[derive(Debug)]
+struct MediumEntry {
+    /// The medium directive (`bcast`, `mcast`, `ucast`).
+    kind: String,
+    /// The rest of the ha.cf line.
+    args: String,
+}
+
+/// A scalar setting kept as the text it was written as (`200ms`, `1.50`, `on`), because the
+/// ha.cf rules parse it and `getparm` shows it as written. serde_yaml_ng hands the text of
+/// any plain scalar to `deserialize_str`, numbers included.
+#[derive(Debug, Clone)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value (text or number)")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+        }
+        deserializer.deserialize_str(ScalarVisitor)
+    }
+}
+
+impl Serialize for Scalar {
+    /// Plain numbers are written as YAML numbers so the file reads naturally
+    /// (`deadtime: 1`, not `deadtime: '1'`); reading them back gives the same text.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.as_str();
+        if let Ok(integer) = text.parse::<u64>()
+            && integer.to_string() == text
+        {
+            return serializer.serialize_u64(integer);
+        }
+        if let Ok(float) = text.parse::<f64>()
+            && float.is_finite()
+            && float.to_string() == text
+        {
+            return serializer.serialize_f64(float);
+        }
+        serializer.serialize_str(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for MediumEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = MediumEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a medium as `kind: arguments`, e.g. `ucast: eth0 198.18.0.2`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MediumEntry, A::Error> {
+                let Some((kind, args)) = map.next_entry::<String, Scalar>()? else {
+                    return Err(de::Error::invalid_length(0, &self));
+                };
+                if map.next_key::<IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom(
+                        "one medium per list entry (expected `- kind: arguments`)",
+                    ));
+                }
+                Ok(MediumEntry { kind, args: args.0 })
+            }
+        }
+        deserializer.deserialize_map(EntryVisitor)
+    }
+}
+
+impl Serialize for MediumEntry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.kind, &self.args)?;
+        map.end()
+    }
+}
+
+/// One step of the way to a value in the document.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    /// The value of this key in a mapping.
+    Key(&'a str),
+    /// This entry of a sequence.
+    Index(usize),
+}
+
+/// The text of a YAML file with its name, for positions in messages.
+struct YamlText<'a> {
+    /// The whole document.
+    text: &'a str,
+    /// The file name for messages.
+    file: &'a str,
+}
+
+/// Marks the error that [`Probe`] raises on purpose.
+const PROBE_MARK: &str = "\u{1}vigil: position probe";
+
+impl YamlText<'_> {
+    /// `file:line:column` of the value at `path`, or the file alone if it is not there.
+    fn origin(&self, path: &[Step<'_>]) -> String {
+        let probe = Probe { path };
+        match probe.deserialize(serde_yaml_ng::Deserializer::from_str(self.text)) {
+            Err(err) if err.to_string().contains(PROBE_MARK) => match err.location() {
+                Some(at) => format!("{}:{}:{}", self.file, at.line(), at.column()),
+                None => self.file.to_string(),
+            },
+            _ => self.file.to_string(),
+        }
+    }
+
+    /// A parser error as `file:line:column: message`.
+    fn error(&self, err: &serde_yaml_ng::Error) -> ConfigError {
+        let message = err.to_string();
+        match err.location() {
+            Some(at) => {
+                let suffix = format!(" at line {} column {}", at.line(), at.column());
+                ConfigError::Yaml {
+                    origin: format!("{}:{}:{}", self.file, at.line(), at.column()),
+                    message: message.replacen(&suffix, "", 1),
+                }
+            }
+            None => ConfigError::Yaml {
+                origin: self.file.to_string(),
+                message,
+            },
+        }
+    }
+}
+
+/// Walks the document to the value at `path` and fails there, so the parser attaches that
+/// value's position to the error.
+struct Probe<'p> {
+    /// What is left of the way to the value.
+    path: &'p [Step<'p>],
+}
+
+impl Probe<'_> {
+    fn reached<E: de::Error>(&self) -> Result<(), E> {
+        if self.path.is_empty() {
+            Err(E::custom(PROBE_MARK))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Probe<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Probe<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(PROBE_MARK)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.reached()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        match self.path.split_first() {
+            None => Err(de::Error::custom(PROBE_MARK)),
+            Some((Step::Index(index), rest)) => {
+                for _ in 0..*index {
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        return Ok(());
+                    }
+                }
+                seq.next_element_seed(Probe { path: rest }).map(|_| ())
+            }
+            Some((Step::Key(_), _)) => Ok(()),
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        match self.path.split_first() {
+            None => Err(de::Error::custom(PROBE_MARK)),
+            Some((Step::Key(wanted), rest)) => {
+                while let Some(key) = map.next_key::<Option<Scalar>>()? {
+                    if key.is_some_and(|key| key.0 == *wanted) {
+                        return map.next_value_seed(Probe { path: rest });
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(())
+            }
+            Some((Step::Index(_), _)) => Ok(()),
+        }
+    }
+}
+
+/// The ha.cf option directives the YAML file carries, in the order they are applied
+/// (`udpport` before the media read it).
+fn option_settings(file: &ClusterFile) -> [(&'static str, &Option<Scalar>); 11] {
+    [
+        ("udpport", &file.udpport),
+        ("keepalive", &file.keepalive),
+        ("deadtime", &file.deadtime),
+        ("warntime", &file.warntime),
+        ("initdead", &file.initdead),
+        ("deadping", &file.deadping),
+        ("max_rexmit_delay", &file.max_rexmit_delay),
+        ("hopfudge", &file.hopfudge),
+        ("msgfmt", &file.msgfmt),
+        ("hbgenmethod", &file.hbgenmethod),
+        ("auto_failback", &file.auto_failback),
+    ]
+}
+
+/// Reads the text of a YAML configuration at `path` (named in messages). Media are checked
+/// by their plugins in `registry`.
+pub(crate) fn parse(
+    text: &str,
+    path: &Path,
+    registry: &Registry,
+) -> Result<ClusterConfig, ConfigError> {
+    let file_name = path.display().to_string();
+    let yaml = YamlText {
+        text,
+        file: &file_name,
+    };
+    let file: ClusterFile = serde_yaml_ng::from_str(text).map_err(|err| yaml.error(&err))?;
+
+    let mut draft = ClusterDraft::new(registry, &file_name);
+    for (index, node) in file.nodes.iter().enumerate() {
+        draft.option(
+            "node",
+            node,
+            &yaml.origin(&[Step::Key("nodes"), Step::Index(index)]),
+        )?;
+    }
+    for (name, value) in option_settings(&file) {
+        if let Some(value) = value {
+            draft.option(name, &value.0, &yaml.origin(&[Step::Key(name)]))?;
+        }
+    }
+    for (index, medium) in file.media.iter().enumerate() {
+        let origin = yaml.origin(&[Step::Key("media"), Step::Index(index)]);
+        draft.medium(&medium.kind, &medium.args, &origin)?;
+    }
+    let settings = draft.finish()?;
+
+    let auth = auth_keys(&file.auth, &yaml)?;
+    let node_name = match &file.node_name {
+        Some(name) => {
+            let name = name.to_ascii_lowercase();
+            if !settings.nodes.contains(&name) {
+                return Err(ConfigError::UnknownNode {
+                    origin: yaml.origin(&[Step::Key("node_name")]),
+                    node: name,
+                    nodes: settings.nodes.join(", "),
+                });
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    let resource_groups = resource_groups(&file.resource_groups, &settings.nodes, &yaml)?;
+    Ok(settings.into_config(
+        ConfigSource::Yaml(path.to_path_buf()),
+        node_name,
+        auth,
+        resource_groups,
+        PathBuf::from(file.state_dir.as_deref().unwrap_or(VIGIL_STATE_DIR)),
+        PathBuf::from(file.api_socket.as_deref().unwrap_or(DEFAULT_API_SOCKET)),
+    ))
+}
+
+/// The `auth` entry as key slots, with the same rules as authkeys.
+fn auth_keys(entry: &AuthEntry, yaml: &YamlText<'_>) -> Result<AuthKeys, ConfigError> {
+    let origin = yaml.origin(&[Step::Key("auth")]);
+    let refuse = |message: &str| {
+        Err(ConfigError::Auth {
+            origin: origin.clone(),
+            message: message.to_string(),
+        })
+    };
+    let key_words = |key: &Option<String>| -> Vec<String> {
+        key.as_deref()
+            .map(|key| key.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let (outbound, slots) = match entry {
+        AuthEntry {
+            method: Some(method),
+            slot,
+            key,
+            outbound: None,
+            slots: None,
+        } => {
+            let slot = parse_slot(&slot.unwrap_or(1).to_string(), &origin)?;
+            let words = key_words(key);
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            (
+                slot,
+                vec![(slot, parse_method(method, &words, slot, &origin)?)],
+            )
+        }
+        AuthEntry {
+            method: None,
+            slot: None,
+            key: None,
+            outbound: Some(outbound),
+            slots: Some(slots),
+        } => {
+            let mut defined = Vec::new();
+            for (slot, slot_entry) in slots {
+                let slot_text = slot.to_string();
+                let slot_origin =
+                    yaml.origin(&[Step::Key("auth"), Step::Key("slots"), Step::Key(&slot_text)]);
+                let slot = parse_slot(&slot_text, &slot_origin)?;
+                let words = key_words(&slot_entry.key);
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                defined.push((
+                    slot,
+                    parse_method(&slot_entry.method, &words, slot, &slot_origin)?,
+                ));
+            }
+            (parse_slot(&outbound.to_string(), &origin)?, defined)
+        }
+        AuthEntry {
+            method: Some(_), ..
+        }
+        | AuthEntry { slots: Some(_), .. } => {
+            return refuse(
+                "give either `method` (with `key`, and optionally `slot`) or `outbound` with \
+                 `slots`, not both",
+            );
+        }
+        AuthEntry {
+            outbound: Some(_), ..
+        } => return refuse("`outbound` needs `slots` (expected `slots: {N: {method: …}}`)"),
+        _ => {
+            return refuse(
+                "expected `method` (crc, md5 or sha1, with `key` for md5 and sha1), or \
+                 `outbound` with `slots`",
+            );
+        }
+    };
+    AuthKeys::new(outbound, slots).map_err(|source| ConfigError::AuthKeys { origin, source })
+}
+
+/// The `resource_groups` entries with the same rules as haresources.
+fn resource_groups(
+    entries: &[GroupEntry],
+    nodes: &[String],
+    yaml: &YamlText<'_>,
+) -> Result<Vec<ResourceGroupConfig>, ConfigError> {
+    let mut groups: Vec<ResourceGroupConfig> = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let at = |field: &'static str| {
+            yaml.origin(&[
+                Step::Key("resource_groups"),
+                Step::Index(index),
+                Step::Key(field),
+            ])
+        };
+        let node = entry.node.to_ascii_lowercase();
+        if !nodes.contains(&node) {
+            return Err(ConfigError::UnknownNode {
+                origin: at("node"),
+                node,
+                nodes: nodes.join(", "),
+            });
+        }
+        let Some(key) = entry.resources.first() else {
+            return Err(ConfigError::Resources {
+                origin: at("resources"),
+                message: format!(
+                    "the group of node `{node}` has no resources (expected a list such as \
+                     [\"IPaddr::198.18.0.100/24/eth0\", \"httpd\"])"
+                ),
+            });
+        };
+        if let Some(bad) = entry
+            .resources
+            .iter()
+            .find(|r| r.is_empty() || r.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::Resources {
+                origin: at("resources"),
+                message: format!(
+                    "resource `{bad}` is not one haresources token (expected no spaces: write \
+                     `Script::arg1::arg2`)"
+                ),
+            });
+        }
+        let origin = yaml.origin(&[Step::Key("resource_groups"), Step::Index(index)]);
+        if let Some(first) = groups.iter().find(|g| g.resources.first() == Some(key)) {
+            return Err(ConfigError::Duplicate {
+                origin,
+                what: format!("resource group `{key}`"),
+                first: first.origin.clone(),
+            });
+        }
+        groups.push(ResourceGroupConfig {
+            node,
+            resources: entry.resources.clone(),
+            origin,
+        });
+    }
+    Ok(groups)
+}
+
+/// The YAML equivalent of `config`: what `vigil config convert` prints. Settings keep the
+/// spelling they were written with (`deadtime: 1` stays `1`), settings left at their default
+/// are left out, and directives without effect in vigil are listed as comments. Reading the
+/// result back gives the same model, apart from where each value was written.
+pub fn to_yaml(config: &ClusterConfig) -> String {
+    let file = ClusterFile {
+        node_name: config.node_name.clone(),
+        nodes: config.nodes.clone(),
+        keepalive: time_setting(
+            config,
+            "keepalive",
+            config.timing.keepalive,
+            Timing::DEFAULT_KEEPALIVE,
+        ),
+        deadtime: time_setting(
+            config,
+            "deadtime",
+            config.timing.deadtime,
+            Timing::DEFAULT_DEADTIME,
+        ),
+        warntime: time_setting(
+            config,
+            "warntime",
+            config.timing.warntime,
+            Timing::default_warntime(config.timing.deadtime),
+        ),
+        initdead: time_setting(
+            config,
+            "initdead",
+            config.timing.initdead,
+            Timing::default_initdead(config.timing.deadtime),
+        ),
+        deadping: time_setting(
+            config,
+            "deadping",
+            config.timing.deadping,
+            config.timing.deadtime,
+        ),
+        udpport: setting(
+            config,
+            "udpport",
+            &config.udp_port.to_string(),
+            &DEFAULT_UDP_PORT.to_string(),
+            |written| {
+                parse_uint(written, 1, u64::from(u16::MAX)) == Some(u64::from(config.udp_port))
+            },
+        ),
+        media: config
+            .media
+            .iter()
+            .map(|medium| MediumEntry {
+                kind: medium.kind.clone(),
+                args: medium.args.join(" "),
+            })
+            .collect(),
+        auth: auth_entry(&config.auth),
+        auto_failback: setting(
+            config,
+            "auto_failback",
+            config.auto_failback.as_str(),
+            AutoFailback::default().as_str(),
+            |written| {
+                let meant = match parse_bool(written) {
+                    Some(true) => Some(AutoFailback::On),
+                    Some(false) => Some(AutoFailback::Off),
+                    None => written
+                        .eq_ignore_ascii_case("legacy")
+                        .then_some(AutoFailback::Legacy),
+                };
+                meant == Some(config.auto_failback)
+            },
+        ),
+        msgfmt: setting(
+            config,
+            "msgfmt",
+            config.msgfmt.as_str(),
+            MsgFormat::default().as_str(),
+            |written| written == config.msgfmt.as_str(),
+        ),
+        hopfudge: setting(
+            config,
+            "hopfudge",
+            &config.hopfudge.to_string(),
+            &DEFAULT_HOPFUDGE.to_string(),
+            |written| parse_uint(written, 0, 255) == Some(u64::from(config.hopfudge)),
+        ),
+        hbgenmethod: setting(
+            config,
+            "hbgenmethod",
+            config.generation_method.as_str(),
+            GenerationMethod::default().as_str(),
+            |written| written == config.generation_method.as_str(),
+        ),
+        max_rexmit_delay: setting(
+            config,
+            "max_rexmit_delay",
+            &config.timing.max_rexmit_delay.as_millis().to_string(),
+            &Timing::DEFAULT_MAX_REXMIT_DELAY.as_millis().to_string(),
+            |written| {
+                parse_uint(written.strip_suffix("ms").unwrap_or(written), 1, u64::MAX)
+                    .map(u128::from)
+                    == Some(config.timing.max_rexmit_delay.as_millis())
+            },
+        ),
+        state_dir: path_setting(&config.state_dir, VIGIL_STATE_DIR),
+        api_socket: path_setting(&config.api_socket, DEFAULT_API_SOCKET),
+        resource_groups: config
+            .resource_groups
+            .iter()
+            .map(|group| GroupEntry {
+                node: group.node.clone(),
+                resources: group.resources.clone(),
+            })
+            .collect(),
+    };
+    let mut out = String::from("# vigil cluster configuration");
+    match &config.source {
+        ConfigSource::HaDir(dir) => out.push_str(&format!(", converted from {}", dir.display())),
+        ConfigSource::Yaml(path) => out.push_str(&format!(", from {}", path.display())),
+    }
+    out.push_str(".\n");
+    if config
+        .auth
+        .slots()
+        .any(|(_, method)| *method != AuthMethod::Crc)
+    {
+        out.push_str(
+            "# It holds authentication keys: keep it readable by its owner only (chmod 600).\n",
+        );
+    }
+    if !config.ignored_directives.is_empty() {
+        out.push_str("# Not carried over (no effect in vigil):\n");
+        for (name, value) in &config.ignored_directives {
+            out.push_str(&format!("#   {name} {value}\n"));
+        }
+    }
+    match serde_yaml_ng::to_string(&file) {
+        Ok(body) => out.push_str(&body),
+        Err(err) => out.push_str(&format!(
+            "# cannot write the configuration as YAML: {err}\n"
+        )),
+    }
+    out
+}
+
+/// A setting for the YAML file: its written spelling if it still means the current value,
+/// else the current value if it differs from the default, else nothing.
+fn setting(
+    config: &ClusterConfig,
+    name: &str,
+    current: &str,
+    default: &str,
+    means_current: impl Fn(&str) -> bool,
+) -> Option<Scalar> {
+    let written = config
+        .parameters
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .filter(|written| means_current(written));
+    match written {
+        Some(written) => Some(Scalar(written.to_string())),
+        None if current != default => Some(Scalar(current.to_string())),
+        None => None,
+    }
+}
+
+fn time_setting(
+    config: &ClusterConfig,
+    name: &str,
+    current: std::time::Duration,
+    default: std::time::Duration,
+) -> Option<Scalar> {
+    setting(
+        config,
+        name,
+        &format_duration(current),
+        &format_duration(default),
+        |written| parse_time(written) == Some(current),
+    )
+}
+
+fn path_setting(path: &Path, default: &str) -> Option<String> {
+    (path != Path::new(default)).then(|| path.to_string_lossy().into_owned())
+}
+
+fn auth_entry(auth: &AuthKeys) -> AuthEntry {
+    let key_of = |method: &AuthMethod| match method {
+        AuthMethod::Crc => None,
+        AuthMethod::Md5 { key } | AuthMethod::Sha1 { key } => Some(key.clone()),
+    };
+    if auth.slots().count() == 1 {
+        let method = auth.outbound();
+        AuthEntry {
+            slot: (auth.outbound_slot() != 1).then_some(auth.outbound_slot()),
+            method: Some(method.name().to_string()),
+            key: key_of(method),
+            ..AuthEntry::default()
+        }
+    } else {
+        AuthEntry {
+            outbound: Some(auth.outbound_slot()),
+            slots: Some(
+                auth.slots()
+                    .map(|(slot, method)| {
+                        (
+                            slot,
+                            SlotEntry {
+                                method: method.name().to_string(),
+                                key: key_of(method),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            ..AuthEntry::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::draft::tests::test_registry;
+    use super::*;
+
+    const BASE: &str = "nodes: [hb1, hb2]\nmedia:\n  - bcast: eth0\nauth: { method: crc }\n";
+
+    fn parse_ok(text: &str) -> ClusterConfig {
+        parse(text, Path::new("cluster.yaml"), &test_registry())
+            .unwrap_or_else(|err| panic!("{text:?} was refused: {err}"))
+    }
+
+    fn parse_err(text: &str) -> String {
+        match parse(text, Path::new("cluster.yaml"), &test_registry()) {
+            Ok(config) => panic!("{text:?} was accepted: {config:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    fn origin_of(text: &str, path: &[Step<'_>]) -> String {
+        YamlText {
+            text,
+            file: "f.yaml",
+        }
+        .origin(path)
+    }
+
+    #[test]
+    fn positions_are_found_in_block_and_flow_style() {
+        let text = "nodes: [hb1, hb2]\nmedia:\n  - bcast: eth0\n  - ucast: eth0 1.2.3.4\n\
+                    auth:\n  slots:\n    2: { method: md5, key: k }\n";
+        assert_eq!(
+            origin_of(text, &[Step::Key("nodes"), Step::Index(1)]),
+            "f.yaml:1:14"
+        );
+        assert_eq!(
+            origin_of(text, &[Step::Key("media"), Step::Index(1)]),
+            "f.yaml:4:5"
+        );
+        assert_eq!(
+            origin_of(
+                text,
+                &[Step::Key("auth"), Step::Key("slots"), Step::Key("2")]
+            ),
+            "f.yaml:7:8"
+        );
+        assert_eq!(origin_of(text, &[Step::Key("keepalive")]), "f.yaml");
+        assert_eq!(
+            origin_of(text, &[Step::Key("media"), Step::Index(5)]),
+            "f.yaml"
+        );
+    }
+
+    #[test]
+    fn scalar_settings_keep_their_spelling() {
+        let config = parse_ok(&format!(
+            "deadtime: 10.50\nudpport: 0694\nkeepalive: 1\n{BASE}"
+        ));
+        assert_eq!(config.parameter("deadtime").as_deref(), Some("10.50"));
+        assert_eq!(config.parameter("udpport").as_deref(), Some("0694"));
+        assert_eq!(config.parameter("keepalive").as_deref(), Some("1"));
+        assert_eq!(config.udp_port, 694);
+        assert_eq!(config.media[0].udp_port, 694);
+        assert_eq!(
+            config.timing.deadtime,
+            std::time::Duration::from_millis(10_500)
+        );
+        let yaml = to_yaml(&config);
+        assert!(yaml.contains("deadtime: '10.50'\n"), "{yaml}");
+        assert!(yaml.contains("keepalive: 1\n"), "{yaml}");
+    }
+
+    #[test]
+    fn defaults_apply_and_are_not_written_back() {
+        let config = parse_ok(BASE);
+        assert_eq!(config.state_dir, Path::new(VIGIL_STATE_DIR));
+        assert_eq!(config.api_socket, Path::new(DEFAULT_API_SOCKET));
+        assert_eq!(config.timing.deadtime, Timing::DEFAULT_DEADTIME);
+        assert!(config.parameters.is_empty());
+        let yaml = to_yaml(&config);
+        for absent in [
+            "keepalive",
+            "deadtime",
+            "warntime",
+            "udpport",
+            "state_dir",
+            "api_socket",
+        ] {
+            assert!(!yaml.contains(absent), "{absent} in\n{yaml}");
+        }
+    }
+
+    #[test]
+    fn nodes_and_node_name_are_lower_cased() {
+        let config = parse_ok(&format!("node_name: HB2\n{}", BASE.replace("hb1", "HB1")));
+        assert_eq!(config.nodes, ["hb1", "hb2"]);
+        assert_eq!(config.node_name.as_deref(), Some("hb2"));
+    }
+
+    #[test]
+    fn several_slots_name_their_outbound_one() {
+        let config = parse_ok(
+            "nodes: [a]\nmedia: [{bcast: eth0}]\nauth:\n  outbound: 2\n  slots:\n    \
+             1: {method: crc}\n    2: {method: sha1, key: k}\n",
+        );
+        assert_eq!(config.auth.outbound_slot(), 2);
+        assert_eq!(config.auth.slot(1), Some(&AuthMethod::Crc));
+        let single =
+            parse_ok("nodes: [a]\nmedia: [{bcast: eth0}]\nauth: {slot: 7, method: md5, key: k}\n");
+        assert_eq!(single.auth.outbound_slot(), 7);
+    }
+
+    #[test]
+    fn auth_mistakes_name_the_auth_entry() {
+        let head = "nodes: [a]\nmedia: [{bcast: eth0}]\n";
+        for (auth, expected) in [
+            (
+                "auth: {method: sha1}",
+                "cluster.yaml:3:7: key slot 1: sha1 needs a key",
+            ),
+            (
+                "auth: {method: crc, key: k}",
+                "cluster.yaml:3:7: key slot 1: crc takes no key",
+            ),
+            (
+                "auth: {method: sha1, key: two words}",
+                "cluster.yaml:3:7: key slot 1: the sha1 key must be one word",
+            ),
+            (
+                "auth: {method: rot13, key: k}",
+                "cluster.yaml:3:7: key slot 1: unknown method `rot13`",
+            ),
+            (
+                "auth: {outbound: 1}",
+                "cluster.yaml:3:7: `outbound` needs `slots`",
+            ),
+            (
+                "auth: {method: crc, outbound: 1}",
+                "cluster.yaml:3:7: give either `method`",
+            ),
+            ("auth: {}", "cluster.yaml:3:7: expected `method`"),
+            (
+                "auth: {slot: 16, method: crc}",
+                "cluster.yaml:3:7: key slot `16` is not valid",
+            ),
+            (
+                "auth: {outbound: 3, slots: {1: {method: crc}}}",
+                "cluster.yaml:3:7: outbound key slot 3 is not defined",
+            ),
+            (
+                "auth: {method: crc, salt: x}",
+                "cluster.yaml:3:21: auth: unknown field `salt`",
+            ),
+        ] {
+            let err = parse_err(&format!("{head}{auth}\n"));
+            assert!(err.starts_with(expected), "{auth}: {err}");
+        }
+    }
+
+    #[test]
+    fn media_entries_are_one_kind_each() {
+        assert!(
+            parse_err("nodes: [a]\nmedia: [{nosuch: eth0}]\nauth: {method: crc}\n").starts_with(
+                "cluster.yaml:2:9: unknown medium `nosuch` (expected one of: bcast, mcast, ucast)"
+            )
+        );
+        assert_eq!(
+            parse_err("nodes: [a]\nmedia: [{bcast: }]\nauth: {method: crc}\n"),
+            "cluster.yaml:2:9: bcast needs a value (expected at least one device)"
+        );
+        assert!(
+            parse_err("nodes: [a]\nmedia: [bcast]\nauth: {method: crc}\n")
+                .starts_with("cluster.yaml:2:9: media[0]: invalid type: string \"bcast\", expected a medium as `kind: arguments`")
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_mapping_says_what_was_expected() {
+        assert_eq!(
+            parse_err("- a\n"),
+            "cluster.yaml:1:1: invalid type: sequence, expected a mapping of settings with at \
+             least `nodes`, `media` and `auth`"
+        );
+        assert_eq!(parse_err(""), "cluster.yaml:1:1: missing field `nodes`");
+        assert!(parse_err("nodes: [a\n").starts_with("cluster.yaml:"));
+    }
+
+    #[test]
+    fn resource_groups_follow_haresources_rules() {
+        let config = parse_ok(&format!(
+            "{BASE}resource_groups:\n  - node: HB1\n    resources: [\"IPaddr::198.18.0.100/24/eth0\", hbdemo]\n"
+        ));
+        assert_eq!(config.resource_groups[0].node, "hb1");
+        assert_eq!(config.resource_groups[0].origin, "cluster.yaml:6:5");
+        assert_eq!(
+            parse_err(&format!(
+                "{BASE}resource_groups:\n  - {{node: hb1, resources: []}}\n"
+            )),
+            "cluster.yaml:6:28: the group of node `hb1` has no resources (expected a list such \
+             as [\"IPaddr::198.18.0.100/24/eth0\", \"httpd\"])"
+        );
+    }
+}
