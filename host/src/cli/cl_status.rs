@@ -292,3 +292,148 @@ fn bad_name(out: &mut dyn std::io::Write) -> std::io::Result<u8> {
     writeln!(out, "Error. May be due to incorrect node name")?;
     Ok(RC_BAD_NAME)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Outputs compared with Heartbeat 3.0.6's own `cl_status` on the captured lab cluster
+    //! (fixture `cl_status-hb_standby.txt`: nodes hb1 and hb2, bcast eth0, both active).
+
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{self, HaFiles};
+    use crate::membership::{LinkState, MembershipCounters, MembershipStatus};
+
+    fn node(name: &str, status: NodeStatus, link_up: bool) -> NodeState {
+        NodeState {
+            name: name.into(),
+            node_type: "normal".into(),
+            status,
+            generation: 1,
+            last_seq: None,
+            deadtime_ms: 1000,
+            missing: 0,
+            links: vec![LinkState {
+                name: "eth0".into(),
+                up: link_up,
+            }],
+        }
+    }
+
+    fn lab_report(hb2: NodeStatus) -> StatusReport {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
+        let ha_cf = std::fs::read_to_string(fixtures.join("bcast-sha1.ha.cf")).unwrap();
+        let authkeys = std::fs::read_to_string(fixtures.join("bcast-sha1.authkeys")).unwrap();
+        let files = HaFiles {
+            dir: Path::new("/etc/ha.d"),
+            ha_cf: &ha_cf,
+            authkeys: &authkeys,
+            haresources: None,
+        };
+        let config = config::parse_ha_files(&files, &crate::registry::builtin()).unwrap();
+        StatusReport {
+            version: "0.1.0".into(),
+            membership: MembershipStatus {
+                local_node: "hb1".into(),
+                local_status: NodeStatus::Active,
+                generation: 1,
+                communications_up: true,
+                flow_control: true,
+                clients_paused: false,
+                nodes: vec![
+                    node("hb1", NodeStatus::Active, true),
+                    node("hb2", hb2, hb2 != NodeStatus::Dead),
+                ],
+                counters: MembershipCounters::default(),
+            },
+            drops: BTreeMap::new(),
+            parameters: config.recorded_parameters(),
+        }
+    }
+
+    fn run(report: &StatusReport, args: &[&str]) -> (String, u8) {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let options = parse_options(&args[1..]);
+        let mut out = Vec::new();
+        let rc = answer(&args[0], &options, report, &mut out);
+        (String::from_utf8(out).unwrap(), rc)
+    }
+
+    #[test]
+    fn node_queries_match_heartbeat() {
+        let report = lab_report(NodeStatus::Active);
+        assert_eq!(run(&report, &["listnodes"]), ("hb2\nhb1\n".into(), 0));
+        assert_eq!(run(&report, &["listnodes", "-n"]), ("hb2\nhb1\n".into(), 0));
+        assert_eq!(run(&report, &["listnodes", "-p"]), ("".into(), 0));
+        assert_eq!(run(&report, &["nodestatus", "hb2"]), ("active\n".into(), 0));
+        assert_eq!(run(&report, &["nodetype", "hb1"]), ("normal\n".into(), 0));
+        assert_eq!(run(&report, &["nodeweight", "hb1"]), ("100\n".into(), 0));
+        assert_eq!(run(&report, &["nodesite", "hb1"]), ("\n".into(), 0));
+        let bad = ("Error. May be due to incorrect node name\n".to_string(), 11);
+        assert_eq!(run(&report, &["nodestatus", "nosuchnode"]), bad);
+        assert_eq!(run(&report, &["nodetype", "normal"]), bad);
+        assert_eq!(
+            run(&report, &["nodestatus", "hb2", "-m", "hb2 is up"]),
+            ("The cluster node hb2 is active\n".into(), 0)
+        );
+    }
+
+    #[test]
+    fn verbose_listings_match_heartbeat() {
+        let report = lab_report(NodeStatus::Active);
+        let nodes = "\nhb2\tactive\t(nodetype: normal)\n\teth0\tup\n\nhb1\tactive\t(nodetype: normal)\n\teth0\tup\n";
+        assert_eq!(run(&report, &["listnodes", "-v"]), (nodes.into(), 0));
+        let (out, rc) = run(&report, &["hbstatus", "-v"]);
+        assert_eq!(rc, 0);
+        assert!(out.starts_with("version:\tvigil 0.1.0\nmanaged by:\t\"haresources\"\n"));
+        assert!(out.ends_with(nodes));
+        assert_eq!(
+            run(&report, &["listhblinks", "hb1"]),
+            ("\teth0\n".into(), 0)
+        );
+        assert_eq!(
+            run(&report, &["listhblinks", "-v", "hb2"]),
+            ("\teth0\tup\n".into(), 0)
+        );
+        assert_eq!(
+            run(&report, &["hblinkstatus", "hb2", "eth0"]),
+            ("up\n".into(), 0)
+        );
+    }
+
+    #[test]
+    fn a_dead_node_and_its_link_answer_dead_with_exit_code_one() {
+        let report = lab_report(NodeStatus::Dead);
+        assert_eq!(run(&report, &["nodestatus", "hb2"]), ("dead\n".into(), 1));
+        assert_eq!(
+            run(&report, &["hblinkstatus", "hb2", "eth0"]),
+            ("dead\n".into(), 1)
+        );
+        assert_eq!(run(&report, &["hblinkstatus", "hb2", "eth9"]).1, 11);
+    }
+
+    #[test]
+    fn parameters_are_answered_as_written_or_as_heartbeat_defaults() {
+        let report = lab_report(NodeStatus::Active);
+        for (name, value) in [
+            ("keepalive", "200ms"),
+            ("deadtime", "1"),
+            ("warntime", "500ms"),
+            ("initdead", "2"),
+            ("udpport", "694"),
+            ("auto_failback", "on"),
+            ("crm", "off"),
+            ("logfile", "/var/log/hb/ha-log"),
+            ("baud", "19200"),
+            ("hopfudge", "1"),
+        ] {
+            assert_eq!(
+                run(&report, &["hbparameter", "-p", name]),
+                (format!("{value}\n"), 0),
+                "parameter {name}"
+            );
+        }
+        assert_eq!(run(&report, &["hbparameter", "-p", "node"]), ("".into(), 1));
+    }
+}

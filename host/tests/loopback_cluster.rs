@@ -1,0 +1,429 @@
+//! Real `vigil run` processes on loopback (ucast with `bind=` on 127.0.0.x), no root needed:
+//! the daemon's life cycle, its API and `cl_status`, and bad datagrams from the network.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::UdpSocket;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vigil::api::{ApiClient, StatusReport};
+use vigil::membership::NodeStatus;
+use vigil::wire::auth::{AuthKeys, AuthMethod};
+use vigil::wire::datagram::{self, InnerAuth};
+use vigil::wire::{FieldValue, Message};
+
+const KEY: &str = "loopback-secret";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A few daemons sharing one port on 127.0.0.1, .2, .3 …, removed on drop.
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    name: String,
+    address: String,
+    socket: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Cluster {
+    fn start(names: &[&str]) -> Cluster {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-loopback-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cluster = Cluster {
+            dir,
+            port,
+            nodes: Vec::new(),
+        };
+        for (index, name) in names.iter().enumerate() {
+            let node = cluster.spawn(index, name, names);
+            cluster.nodes.push(node);
+        }
+        cluster
+    }
+
+    fn spawn(&self, index: usize, name: &str, names: &[&str]) -> Node {
+        let node_dir = self.dir.join(name);
+        fs::create_dir_all(&node_dir).unwrap();
+        let address = format!("127.0.0.{}", index + 1);
+        let media: String = (0..names.len())
+            .filter(|&i| i != index)
+            .map(|i| format!("  - ucast: lo 127.0.0.{} bind={address}\n", i + 1))
+            .collect();
+        let socket = node_dir.join("vigil.sock");
+        let yaml = format!(
+            "node_name: {name}\nnodes: [{}]\nkeepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\nudpport: {}\nmedia:\n{media}auth: {{ method: sha1, key: {KEY} }}\nstate_dir: {}\napi_socket: {}\n",
+            names.join(", "),
+            self.port,
+            node_dir.join("state").display(),
+            socket.display(),
+        );
+        let config = node_dir.join("cluster.yaml");
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&config)
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
+        let log = node_dir.join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Node {
+            name: name.to_string(),
+            address,
+            socket,
+            log,
+            child: Some(child),
+        }
+    }
+
+    fn node(&self, name: &str) -> &Node {
+        self.nodes.iter().find(|n| n.name == name).unwrap()
+    }
+
+    fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.name == name).unwrap()
+    }
+
+    /// Waits until every running node sees every node of `names` with `status`.
+    fn wait_until_all_see(&self, names: &[&str], status: NodeStatus) {
+        let running: Vec<&Node> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        for observer in running {
+            for name in names {
+                observer.wait_for_status(name, status);
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Node {
+    fn status(&self) -> Option<StatusReport> {
+        ApiClient::connect(&self.socket)
+            .and_then(|mut c| c.status())
+            .ok()
+    }
+
+    fn wait_for_status(&self, node: &str, status: NodeStatus) {
+        let deadline = Instant::now() + WAIT;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(report) = self.status() {
+                let seen = report
+                    .membership
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == node)
+                    .map(|n| n.status);
+                if seen == Some(status) {
+                    return;
+                }
+                last = seen;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} never saw {node} {status:?} (last seen {last:?}); log:\n{}",
+            self.name,
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        panic!("{} did not exit; log:\n{}", self.name, self.log_text());
+    }
+
+    fn cl_status(&self, args: &[&str]) -> Output {
+        let link_dir = self.socket.parent().unwrap().join("bin");
+        let link = link_dir.join("cl_status");
+        if !link.exists() {
+            fs::create_dir_all(&link_dir).unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_vigil"), &link).unwrap();
+        }
+        Command::new(&link)
+            .args(args)
+            .env("VIGIL_SOCKET", &self.socket)
+            .output()
+            .unwrap()
+    }
+}
+
+fn keys(slot: u8, method: AuthMethod) -> AuthKeys {
+    AuthKeys::new(slot, vec![(slot, method)]).unwrap()
+}
+
+fn cluster_keys() -> AuthKeys {
+    keys(1, AuthMethod::Sha1 { key: KEY.into() })
+}
+
+/// A status message in the name of `src`, as Heartbeat builds it.
+fn status_from(src: &str, seq: u64, generation: u64) -> Message {
+    let mut m = Message::with_type("status");
+    m.push_str("st", "active");
+    m.push_str("dt", "3e8");
+    m.push_str("protocol", "1");
+    m.push_str("src", src);
+    m.push("srcuuid", FieldValue::Binary(vec![7; 16]));
+    m.push_str("seq", &format!("{seq:x}"));
+    m.push_str("hg", &format!("{generation:x}"));
+    m.push_str("ts", "6b028f9e");
+    m.push_str("ld", "0.00 0.00 0.00 1/1 1");
+    m.push_str("ttl", "3");
+    m
+}
+
+#[test]
+fn the_demo_shows_three_nodes_active_and_one_declared_dead() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("every node sees every node active"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the survivors declare charlie dead"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly_and_removes_its_socket() {
+    let mut cluster = Cluster::start(&["alpha", "bravo"]);
+    cluster.wait_until_all_see(&["alpha", "bravo"], NodeStatus::Active);
+    let alpha = cluster.node_mut("alpha");
+    alpha.signal(libc::SIGTERM);
+    let status = alpha.wait_exit();
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        alpha.log_text()
+    );
+    assert!(!alpha.socket.exists(), "the API socket was left behind");
+    let (alpha_out, rc) = {
+        let out = alpha.cl_status(&["hbstatus"]);
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code(),
+        )
+    };
+    assert_eq!(
+        (alpha_out.as_str(), rc),
+        ("Heartbeat is stopped on this machine.\n", Some(1))
+    );
+    cluster
+        .node("bravo")
+        .wait_for_status("alpha", NodeStatus::Dead);
+}
+
+#[test]
+fn cl_status_under_its_own_name_answers_from_the_daemon() {
+    let mut cluster = Cluster::start(&["alpha", "bravo", "charlie"]);
+    cluster.wait_until_all_see(&["alpha", "bravo", "charlie"], NodeStatus::Active);
+    let alpha = cluster.node("alpha");
+    let out = alpha.cl_status(&["hbstatus"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Heartbeat is running on this machine.\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = alpha.cl_status(&["listnodes"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "charlie\nbravo\nalpha\n"
+    );
+    let out = alpha.cl_status(&["hblinkstatus", "bravo", "lo"]);
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            out.status.code()
+        ),
+        ("up\n", Some(0))
+    );
+    let out = alpha.cl_status(&["hbparameter", "-p", "keepalive"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200ms\n");
+
+    let charlie = cluster.node_mut("charlie");
+    charlie.signal(libc::SIGKILL);
+    let _ = charlie.wait_exit();
+    cluster
+        .node("alpha")
+        .wait_for_status("charlie", NodeStatus::Dead);
+    let out = cluster.node("alpha").cl_status(&["nodestatus", "charlie"]);
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            out.status.code()
+        ),
+        ("dead\n", Some(1))
+    );
+}
+
+#[test]
+fn bad_datagrams_are_dropped_and_counted_without_changing_membership() {
+    let cluster = Cluster::start(&["alpha", "bravo"]);
+    cluster.wait_until_all_see(&["alpha", "bravo"], NodeStatus::Active);
+    let alpha = cluster.node("alpha");
+    let before = alpha.status().unwrap();
+    let target = format!("{}:{}", alpha.address, cluster.port);
+    let attacker = UdpSocket::bind("127.0.0.9:0").unwrap();
+    let send = |bytes: &[u8]| {
+        attacker.send_to(bytes, &target).unwrap();
+    };
+
+    let bravo_generation = before
+        .membership
+        .nodes
+        .iter()
+        .find(|n| n.name == "bravo")
+        .unwrap()
+        .generation;
+    let valid = datagram::encode(
+        &status_from("bravo", 1, bravo_generation),
+        &cluster_keys(),
+        InnerAuth::Classic,
+    )
+    .unwrap();
+    send(b"\x00\xffgarbage that is no message at all");
+    send(&valid[..valid.len() / 2]);
+    send(&vec![b'#'; 65_000]);
+    let forged = datagram::encode(
+        &status_from("bravo", 99, bravo_generation),
+        &keys(
+            1,
+            AuthMethod::Sha1 {
+                key: "not-the-key".into(),
+            },
+        ),
+        InnerAuth::Omitted,
+    )
+    .unwrap();
+    send(&forged);
+    let other_slot = datagram::encode(
+        &status_from("bravo", 99, bravo_generation),
+        &keys(7, AuthMethod::Sha1 { key: KEY.into() }),
+        InnerAuth::Omitted,
+    )
+    .unwrap();
+    send(&other_slot);
+    let old_generation = datagram::encode(
+        &status_from("bravo", 5, 1),
+        &cluster_keys(),
+        InnerAuth::Classic,
+    )
+    .unwrap();
+    send(&old_generation);
+    let in_our_name = datagram::encode(
+        &status_from("alpha", 0xfffff, before.membership.generation),
+        &cluster_keys(),
+        InnerAuth::Classic,
+    )
+    .unwrap();
+    send(&in_our_name);
+
+    let expected = [
+        "malformed",
+        "bad_signature",
+        "unknown_key_slot",
+        "lower_generation",
+        "replayed_seq",
+    ];
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        let report = alpha.status().unwrap();
+        if expected
+            .iter()
+            .all(|r| report.drops.get(*r).copied().unwrap_or(0) > 0)
+            || Instant::now() > deadline
+        {
+            break report;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    for reason in expected {
+        assert!(
+            after.drops.get(reason).copied().unwrap_or(0) > 0,
+            "no drop counted as {reason}: {:?}",
+            after.drops
+        );
+    }
+    let statuses = |r: &StatusReport| -> Vec<(String, NodeStatus, u64)> {
+        r.membership
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.status, n.generation))
+            .collect()
+    };
+    assert_eq!(statuses(&after), statuses(&before), "membership changed");
+    let log = fs::read(&alpha.log).unwrap();
+    assert!(
+        std::str::from_utf8(&log).is_ok(),
+        "the log is no longer UTF-8"
+    );
+}
