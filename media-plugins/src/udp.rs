@@ -110,7 +110,13 @@ pub(crate) fn ipv4_udp_socket() -> io::Result<Socket> {
 pub(crate) fn bind_to_device(socket: &Socket, device: &InterfaceName) -> io::Result<DeviceBinding> {
     match socket.bind_device(Some(device.as_str().as_bytes())) {
         Ok(()) => Ok(DeviceBinding::Bound),
-        Err(err) if err.raw_os_error() == Some(libc::EPERM) => Ok(DeviceBinding::NotPermitted),
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+            tracing::warn!(
+                interface = %device,
+                "SO_BINDTODEVICE not permitted; the medium hears the port on every interface"
+            );
+            Ok(DeviceBinding::NotPermitted)
+        }
         Err(err) => Err(io::Error::new(
             err.kind(),
             format!("cannot tie the socket to interface `{device}` (SO_BINDTODEVICE): {err}"),
