@@ -207,11 +207,12 @@ impl Core {
             Output::Send(message) => self.send(&message),
             Output::Event(event) => self.publish(event),
             Output::Dropped { reason, node } => {
-                tracing::warn!(
-                    node = node.as_deref().unwrap_or("?"),
-                    reason = reason.counter(),
-                    "dropped message: {reason}"
-                );
+                let node = node.as_deref().unwrap_or("?");
+                if reason.is_routine() {
+                    tracing::debug!(%node, reason = reason.counter(), "not processed: {reason}");
+                } else {
+                    tracing::warn!(%node, reason = reason.counter(), "dropped message: {reason}");
+                }
                 self.count_drop(reason.counter());
             }
             Output::Deliver { from, message } => {
