@@ -189,6 +189,7 @@ impl Node {
             thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("{} did not exit; log:\n{}", self.name, self.log_text());
     }
 
@@ -426,4 +427,35 @@ fn bad_datagrams_are_dropped_and_counted_without_changing_membership() {
         std::str::from_utf8(&log).is_ok(),
         "the log is no longer UTF-8"
     );
+}
+
+#[test]
+fn the_event_stream_reports_a_death_in_order() {
+    let mut cluster = Cluster::start(&["alpha", "bravo"]);
+    cluster.wait_until_all_see(&["alpha", "bravo"], NodeStatus::Active);
+    let mut events = ApiClient::connect(&cluster.node("alpha").socket).unwrap();
+    events.subscribe().unwrap();
+    let bravo = cluster.node_mut("bravo");
+    bravo.signal(libc::SIGKILL);
+    let _ = bravo.wait_exit();
+    let mut seen = Vec::new();
+    loop {
+        let event = events.next_event().unwrap();
+        if let Some(last) = seen.last() {
+            let last: &vigil::api::ApiEvent = last;
+            assert_eq!(
+                event.seq,
+                last.seq + 1,
+                "events out of order: {seen:?} then {event:?}"
+            );
+        }
+        let done = event.kind == "node_status"
+            && event.node.as_deref() == Some("bravo")
+            && event.text.contains("dead");
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(seen.iter().all(|e| e.lost == 0));
 }

@@ -6,6 +6,7 @@
 
 mod cl_status;
 mod demo;
+mod events;
 mod status;
 
 use std::ffi::OsString;
@@ -57,6 +58,15 @@ enum Command {
     /// Show membership, links and drop counters of the running daemon.
     Status {
         /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// API socket path (default: $VIGIL_SOCKET, else /run/vigil/vigil.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Follow the running daemon's ordered event stream (node and link changes, warnings).
+    Events {
+        /// Print JSON lines instead of text.
         #[arg(long)]
         json: bool,
         /// API socket path (default: $VIGIL_SOCKET, else /run/vigil/vigil.sock).
@@ -145,6 +155,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json, socket } => status::run(json, socket.as_deref()),
+        Command::Events { json, socket } => events::run(json, socket.as_deref()),
         Command::Config { action } => match action {
             ConfigAction::Check { source } => {
                 let (config, _) = load(&source)?;
