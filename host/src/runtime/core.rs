@@ -117,11 +117,13 @@ impl Core {
         })
     }
 
-    /// Runs until SIGTERM or SIGINT, then shuts down cleanly.
+    /// Runs until SIGTERM or SIGINT, then shuts down cleanly. SIGHUP is logged and ignored
+    /// (its default action would kill the daemon).
     pub async fn run(mut self) {
-        let (Ok(mut sigterm), Ok(mut sigint)) = (
+        let (Ok(mut sigterm), Ok(mut sigint), Ok(mut sighup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers; stopping");
             return self.shutdown();
@@ -141,6 +143,9 @@ impl Core {
                 biased;
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
+                _ = sighup.recv() => {
+                    tracing::warn!("SIGHUP: reloading the configuration is not supported yet; restart vigil to apply changes");
+                }
                 Some(received) = self.from_media.recv() => self.on_received(received),
                 _ = sleep_until(deadline) => self.feed(Input::Timer),
                 Some(line) = self.load_average.recv() => self.feed(Input::LoadAverage(line)),
