@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::{MediumFactory, PluginInfo, PluginKind};
+use crate::{MediumFactory, PluginInfo, PluginKind, ResourceAgent};
 
 /// A registration or lookup failed.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -38,6 +38,17 @@ pub enum RegistryError {
 pub struct Registry {
     /// Media factories by directive name; ordered so listings are stable.
     media: BTreeMap<String, Arc<dyn MediumFactory>>,
+    /// Resource agents by the name `haresources` and YAML use (`IPaddr`, `Dummy`).
+    agents: BTreeMap<String, RegisteredAgent>,
+}
+
+/// A resource agent with its identity.
+#[derive(Clone)]
+pub struct RegisteredAgent {
+    /// Kind, name, origin, version, description.
+    pub info: PluginInfo,
+    /// The agent; stateless, shared by every resource that uses it.
+    pub agent: Arc<dyn ResourceAgent>,
 }
 
 impl Registry {
@@ -76,9 +87,42 @@ impl Registry {
         self.media.contains_key(name)
     }
 
+    /// Adds a resource agent. A second agent with the same name is refused.
+    pub fn add_agent(
+        &mut self,
+        info: PluginInfo,
+        agent: Arc<dyn ResourceAgent>,
+    ) -> Result<(), RegistryError> {
+        if let Some(existing) = self.agents.get(&info.name) {
+            return Err(RegistryError::Duplicate {
+                kind: PluginKind::ResourceAgent,
+                name: info.name.clone(),
+                existing: existing.info.origin.to_string(),
+                new: info.origin.to_string(),
+            });
+        }
+        self.agents
+            .insert(info.name.clone(), RegisteredAgent { info, agent });
+        Ok(())
+    }
+
+    /// The resource agent registered as `name`.
+    pub fn agent(&self, name: &str) -> Result<&RegisteredAgent, RegistryError> {
+        self.agents.get(name).ok_or_else(|| RegistryError::Unknown {
+            kind: PluginKind::ResourceAgent,
+            name: name.to_string(),
+            known: self.agents.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
     /// Every plugin, sorted by kind then name, for listings.
     pub fn list(&self) -> Vec<PluginInfo> {
-        let mut all: Vec<PluginInfo> = self.media.values().map(|f| f.info().clone()).collect();
+        let mut all: Vec<PluginInfo> = self
+            .media
+            .values()
+            .map(|f| f.info().clone())
+            .chain(self.agents.values().map(|a| a.info.clone()))
+            .collect();
         all.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
         all
     }
