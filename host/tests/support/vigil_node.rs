@@ -1,0 +1,293 @@
+//! The `vigil` binary under test as a cluster node in the lab.
+//!
+//! Owns starting `vigil run` inside a node's network namespace with a Heartbeat-style
+//! configuration directory, state directory and API socket in the node's directory, its
+//! stderr captured to a file; stopping it (SIGTERM), killing or freezing it; and asking it
+//! questions the way an operator would: `cl_status` (the binary under that name, finding the
+//! daemon through `VIGIL_SOCKET`) and `vigil status --json`. It must not assume anything of
+//! the daemon beyond that command-line contract.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::netns::NodeNet;
+use super::{
+    ClStatus, ClusterConfig, SETTLE_TIMEOUT, die_with_test, signal_process, wait_for, write_file,
+};
+
+/// The binary cargo built for these tests.
+pub const VIGIL_BIN: &str = env!("CARGO_BIN_EXE_vigil");
+
+/// How long `vigil` may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One running (or stopped) vigil node. Dropping it kills the daemon.
+pub struct VigilNode {
+    /// The node's name, given to the daemon through `nodeinfo`.
+    name: String,
+    /// Where in the lab it lives.
+    net: NodeNet,
+    /// The Heartbeat-style configuration directory (ha.cf, authkeys, haresources, nodeinfo).
+    ha_dir: PathBuf,
+    /// Where the daemon keeps its generation and UUID across restarts.
+    state_dir: PathBuf,
+    /// The daemon's API socket.
+    socket: PathBuf,
+    /// The daemon's stderr, appended to across restarts.
+    stderr_path: PathBuf,
+    /// A symlink named `cl_status` to the binary, so it answers as Heartbeat's tool.
+    cl_status_link: PathBuf,
+    /// The running daemon, if any.
+    child: Option<Child>,
+}
+
+impl VigilNode {
+    /// Writes the node's configuration for `config` and starts the daemon.
+    pub fn start(net: &NodeNet, name: &str, config: &ClusterConfig) -> VigilNode {
+        let dir = net.dir.join("vigil");
+        let ha_dir = dir.join("ha.d");
+        let state_dir = dir.join("state");
+        for d in [&ha_dir, &state_dir] {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+        }
+        write_file(&ha_dir.join("ha.cf"), &config.ha_cf(""), 0o644);
+        write_file(&ha_dir.join("authkeys"), &config.authkeys, 0o600);
+        write_file(&ha_dir.join("haresources"), "", 0o644);
+        write_file(&ha_dir.join("nodeinfo"), &format!("{name}\n"), 0o644);
+        let cl_status_link = dir.join("cl_status");
+        std::os::unix::fs::symlink(VIGIL_BIN, &cl_status_link)
+            .unwrap_or_else(|e| panic!("cannot link {}: {e}", cl_status_link.display()));
+        let mut node = VigilNode {
+            name: name.to_string(),
+            net: net.clone(),
+            ha_dir,
+            state_dir,
+            socket: dir.join("vigil.sock"),
+            stderr_path: dir.join("stderr.log"),
+            cl_status_link,
+            child: None,
+        };
+        node.spawn();
+        node
+    }
+
+    /// Starts the daemon again after [`VigilNode::stop`] or [`VigilNode::kill_hard`], with the
+    /// same configuration and state directory (so with the next generation).
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "vigil on {} is still running",
+            self.name
+        );
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.stderr_path.display()));
+        let stdout = File::create(self.stderr_path.with_file_name("stdout.log"))
+            .unwrap_or_else(|e| panic!("cannot create stdout log: {e}"));
+        let mut command = self.net.exec(VIGIL_BIN);
+        command
+            .arg("run")
+            .arg("--ha-dir")
+            .arg(&self.ha_dir)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        die_with_test(&mut command);
+        // `ip netns exec` execs the program, so the child's pid is the daemon's.
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {VIGIL_BIN}: {e}"));
+        self.child = Some(child);
+        wait_for(
+            &format!("vigil on {} to answer on its socket", self.name),
+            SETTLE_TIMEOUT,
+            || {
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                {
+                    panic!(
+                        "vigil on {} exited at start ({status}); stderr:\n{}",
+                        self.name,
+                        self.log()
+                    );
+                }
+                self.try_status_json()
+            },
+        );
+    }
+
+    /// The lab node this daemon runs on.
+    pub fn net(&self) -> &NodeNet {
+        &self.net
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> i32 {
+        let child = self
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("vigil on {} is not running", self.name));
+        i32::try_from(child.id()).unwrap_or_else(|_| panic!("pid {} out of range", child.id()))
+    }
+
+    /// Stops the daemon with SIGSTOP (a hung node).
+    pub fn freeze(&self) {
+        signal_process(self.pid(), libc::SIGSTOP);
+    }
+
+    /// Resumes a frozen daemon.
+    pub fn thaw(&self) {
+        signal_process(self.pid(), libc::SIGCONT);
+    }
+
+    /// Kills the daemon with SIGKILL (a crash) and reaps it.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks the daemon to stop with SIGTERM and returns how it exited. Fails the test if it
+    /// is still running after a generous wait.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("vigil on {} is not running", self.name));
+        let pid = i32::try_from(child.id()).unwrap_or(-1);
+        signal_process(pid, libc::SIGCONT);
+        signal_process(pid, libc::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            if start.elapsed() > STOP_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "vigil on {} did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The daemon's stderr so far, as raw bytes.
+    pub fn stderr_bytes(&self) -> Vec<u8> {
+        fs::read(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The daemon's stderr so far, lossily decoded (for messages and searching).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_bytes()).into_owned()
+    }
+
+    /// The daemon's state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// `vigil status --json`, parsed; fails the test when the command fails.
+    pub fn status_json(&self) -> serde_json::Value {
+        self.try_status_json()
+            .unwrap_or_else(|e| panic!("vigil status --json on {}: {e}", self.name))
+    }
+
+    /// The drop counters of `vigil status --json`, by reason.
+    pub fn drops(&self) -> BTreeMap<String, u64> {
+        let status = self.status_json();
+        let drops = status
+            .get("drops")
+            .and_then(serde_json::Value::as_object)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no \"drops\" object in the status of {}: {status}",
+                    self.name
+                )
+            });
+        drops
+            .iter()
+            .map(|(reason, count)| {
+                let count = count.as_u64().unwrap_or_else(|| {
+                    panic!(
+                        "drop counter {reason} of {} is not a count: {count}",
+                        self.name
+                    )
+                });
+                (reason.clone(), count)
+            })
+            .collect()
+    }
+
+    fn try_status_json(&self) -> Result<serde_json::Value, String> {
+        let output = self
+            .net
+            .exec(VIGIL_BIN)
+            .args(["status", "--json", "--socket"])
+            .arg(&self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run vigil status: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "vigil status --json exited {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            format!(
+                "vigil status --json printed no JSON object ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+}
+
+impl ClStatus for VigilNode {
+    fn node_name(&self) -> &str {
+        &self.name
+    }
+
+    fn cl_status(&self, args: &[&str]) -> (String, i32) {
+        let output = self
+            .net
+            .exec(&self.cl_status_link)
+            .args(args)
+            .env("VIGIL_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cl_status on {}: {e}", self.name));
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            output.status.code().unwrap_or(-1),
+        )
+    }
+}
+
+impl Drop for VigilNode {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
