@@ -9,5 +9,6 @@ use vigil_plugin_api::Registry;
 pub fn builtin() -> Registry {
     let mut registry = Registry::new();
     vigil_media::register(&mut registry);
+    vigil_agents::register(&mut registry);
     registry
 }
