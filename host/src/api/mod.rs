@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -182,12 +182,25 @@ async fn serve_client(
     mut events: broadcast::Receiver<ApiEvent>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut lines = AsyncBufReader::new(read.take(MAX_REQUEST_BYTES as u64 * 64)).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.len() > MAX_REQUEST_BYTES {
+    let mut reader = AsyncBufReader::new(read);
+    loop {
+        let mut bytes = Vec::new();
+        let limit = MAX_REQUEST_BYTES as u64 + 1;
+        if (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut bytes)
+            .await?
+            == 0
+        {
             return Ok(());
         }
-        let reply = match serde_json::from_str::<ApiRequest>(&line) {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            let message = format!("request longer than {MAX_REQUEST_BYTES} bytes");
+            return write_line(&mut write, &ApiReply::Error { message }).await;
+        }
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end();
+        let reply = match serde_json::from_str::<ApiRequest>(line) {
             Err(e) => ApiReply::Error {
                 message: format!(
                     "bad request {line:?}: {e} (expected {{\"request\":\"status\"}} or {{\"request\":\"events\"}})"
@@ -220,7 +233,6 @@ async fn serve_client(
         };
         write_line(&mut write, &reply).await?;
     }
-    Ok(())
 }
 
 async fn write_line(
@@ -231,8 +243,6 @@ async fn write_line(
     line.push(b'\n');
     write.write_all(&line).await
 }
-
-use tokio::io::AsyncReadExt as _;
 
 /// A blocking client for the command-line tools.
 pub struct ApiClient {
@@ -341,3 +351,80 @@ pub fn client_socket_path(flag: Option<&Path>) -> PathBuf {
 
 /// Where the daemon listens unless configured otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/vigil/vigil.sock";
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+
+    use super::*;
+
+    /// Serves one socket on a private runtime thread and returns its path.
+    fn serve_in_background(tag: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("vigil-api-{tag}-{}.sock", std::process::id()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let socket = path.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let server = ApiServer::bind(&socket).unwrap();
+                let (to_core, _core) = mpsc::channel(1);
+                let (events, _) = broadcast::channel(4);
+                ready_tx.send(()).unwrap();
+                server.serve(to_core, events).await;
+            });
+        });
+        ready_rx.recv().unwrap();
+        path
+    }
+
+    fn ask(path: &Path, request: &[u8]) -> String {
+        let mut stream = StdUnixStream::connect(path).unwrap();
+        stream.write_all(request).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line
+    }
+
+    #[test]
+    fn a_bad_request_gets_an_error_naming_what_was_expected() {
+        let path = serve_in_background("bad");
+        let reply = ask(&path, b"{\"request\":\"reboot\"}\n");
+        let reply: ApiReply = serde_json::from_str(&reply).unwrap();
+        let ApiReply::Error { message } = reply else {
+            panic!("expected an error, got {reply:?}");
+        };
+        assert!(
+            message.contains("reboot") && message.contains("expected"),
+            "{message}"
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn an_overlong_request_is_refused_and_the_connection_closed() {
+        let path = serve_in_background("long");
+        let mut request = vec![b'x'; MAX_REQUEST_BYTES * 2];
+        request.push(b'\n');
+        let reply: ApiReply = serde_json::from_str(&ask(&path, &request)).unwrap();
+        assert!(
+            matches!(reply, ApiReply::Error { ref message } if message.contains("longer than"))
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_second_daemon_cannot_take_a_served_socket() {
+        let path = serve_in_background("twice");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let second = runtime.block_on(async { ApiServer::bind(&path) });
+        assert!(matches!(second, Err(ApiError::Listen { .. })));
+        let _ = std::fs::remove_file(path);
+    }
+}
