@@ -8,14 +8,19 @@
 //! - [`api`]: the local client socket (status, counters, the ordered event stream).
 //! - [`cli`]: the multi-call command line (`vigil …`, and `cl_status` under that name).
 //! - [`registry`]: the built-in plugins, registered into one `Registry`.
+//! - [`resources`]: each configured resource resolved to the agent and instance that run it.
+//! - [`agent_host`]: the real `Host` agents act through (netlink addresses, gratuitous ARP,
+//!   commands, files).
 //!
 //! The protocol modules (`wire`, `membership`) never touch a clock, socket or file; the
 //! runtime feeds them and carries out what they ask.
 
+pub mod agent_host;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod membership;
 pub mod registry;
+pub mod resources;
 pub mod runtime;
 pub mod wire;

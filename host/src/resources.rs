@@ -1,0 +1,236 @@
+//! Resolves every configured resource to the agent that runs it and the instance it runs.
+//!
+//! A haresources token (`IPaddr::198.18.0.100/24/eth0`, `198.18.0.100`, `OCF::Dummy::d1`,
+//! `httpd`) becomes one [`ResolvedResource`], by Heartbeat's rules (spec §5.1–5.2): a bare
+//! address is `IPaddr`; `OCF::type::instance` is an OCF agent with its instance file; a name
+//! that a built-in (or plugin) agent is registered under uses that agent with its positional
+//! arguments; any other name is a `resource.d` script, else an init script. Resolution reads
+//! the file system (to find scripts) but starts nothing; it runs at configuration time so a
+//! bad resource is refused before the daemon joins the cluster.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use vigil_agents::heartbeat_script::{
+    self, HeartbeatEnvironment, HeartbeatScriptAgent, ScriptKind,
+};
+use vigil_agents::lsb::{LsbAgent, StatusRule};
+use vigil_agents::ocf;
+use vigil_plugin_api::{Registry, ResourceAgent, ResourceInstance};
+
+/// Where legacy agents live and how they are run.
+#[derive(Debug, Clone)]
+pub struct ResolveContext {
+    /// The environment Heartbeat gives resource scripts (`HA_DIR`, `HA_CURHOST`, …).
+    pub heartbeat: HeartbeatEnvironment,
+    /// Where init scripts are looked for after `<ha_dir>/resource.d`.
+    pub init_dir: PathBuf,
+    /// `HA_RSCTMP` for OCF agents.
+    pub rsc_tmp: PathBuf,
+    /// How long any operation may take.
+    pub timeout: Duration,
+}
+
+impl ResolveContext {
+    /// The usual places (`/etc/init.d`, `/run/resource-agents`) for a node named `node` with
+    /// its Heartbeat files in `ha_dir`.
+    pub fn new(ha_dir: &Path, node: &str, timeout: Duration) -> Self {
+        Self {
+            heartbeat: HeartbeatEnvironment::new(ha_dir, node),
+            init_dir: PathBuf::from(heartbeat_script::DEFAULT_INIT_DIR),
+            rsc_tmp: PathBuf::from(ocf::DEFAULT_RSC_TMP),
+            timeout,
+        }
+    }
+}
+
+/// One resource, ready to run.
+#[derive(Clone)]
+pub struct ResolvedResource {
+    /// The resource as the operator wrote it; its name in logs and status.
+    pub token: String,
+    /// What runs it, for `vigil status` and logs (`built-in IPaddr`, `resource.d script …`).
+    pub runner: String,
+    /// The agent.
+    pub agent: Arc<dyn ResourceAgent>,
+    /// The instance the agent is called with.
+    pub instance: ResourceInstance,
+}
+
+impl std::fmt::Debug for ResolvedResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedResource")
+            .field("token", &self.token)
+            .field("runner", &self.runner)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+/// A resource could not be resolved.
+#[derive(Debug, Error)]
+#[error("{origin}: resource `{token}`: {reason}")]
+pub struct ResolveError {
+    /// Where the resource is configured (`/etc/ha.d/haresources:3`).
+    pub origin: String,
+    /// The token as written.
+    pub token: String,
+    /// What is wrong and what was expected.
+    pub reason: String,
+}
+
+/// Resolves one haresources token.
+pub fn resolve(
+    token: &str,
+    origin: &str,
+    registry: &Registry,
+    context: &ResolveContext,
+) -> Result<ResolvedResource, ResolveError> {
+    let fail = |reason: String| ResolveError {
+        origin: origin.to_string(),
+        token: token.to_string(),
+        reason,
+    };
+    let expanded;
+    let token_to_split = if looks_like_address(token) {
+        expanded = format!("IPaddr::{token}");
+        expanded.as_str()
+    } else {
+        token
+    };
+    let mut parts = token_to_split.split("::");
+    let name = parts.next().unwrap_or_default();
+    let args: Vec<String> = parts.map(str::to_string).collect();
+    if name.is_empty() || args.iter().any(String::is_empty) {
+        return Err(fail(
+            "expected `Name` or `Name::arg1::arg2…` with no empty part".into(),
+        ));
+    }
+
+    if name == "OCF" {
+        let resolved =
+            ocf::from_haresources(&args, &context.heartbeat, &context.rsc_tmp, context.timeout)
+                .map_err(|e| fail(e.to_string()))?;
+        return Ok(ResolvedResource {
+            token: token.to_string(),
+            runner: format!("OCF agent {}", resolved.agent.script().display()),
+            agent: Arc::new(resolved.agent),
+            instance: resolved.instance,
+        });
+    }
+
+    if let Ok(registered) = registry.agent(name) {
+        let params = registered.agent.positional_params(&args).map_err(fail)?;
+        return Ok(ResolvedResource {
+            token: token.to_string(),
+            runner: format!("{} {}", registered.info.origin, name),
+            agent: Arc::clone(&registered.agent),
+            instance: ResourceInstance {
+                name: instance_name(token),
+                params,
+                timeout: context.timeout,
+            },
+        });
+    }
+
+    let script = heartbeat_script::find_script(name, &context.heartbeat.ha_dir, &context.init_dir)
+        .map_err(|e| fail(format!("{e} (and no built-in agent has that name)")))?;
+    let params = heartbeat_script::positional_params(&args);
+    let (runner, agent): (String, Arc<dyn ResourceAgent>) = match script {
+        ScriptKind::HeartbeatClass(path) => (
+            format!("resource.d script {}", path.display()),
+            Arc::new(HeartbeatScriptAgent::new(path, &context.heartbeat)),
+        ),
+        ScriptKind::Lsb(path) => (
+            format!("init script {}", path.display()),
+            Arc::new(LsbAgent::new(
+                path,
+                StatusRule::OutputText,
+                context.heartbeat.variables(),
+            )),
+        ),
+    };
+    Ok(ResolvedResource {
+        token: token.to_string(),
+        runner,
+        agent,
+        instance: ResourceInstance {
+            name: instance_name(token),
+            params,
+            timeout: context.timeout,
+        },
+    })
+}
+
+/// Heartbeat's shorthand: a token shaped like `[0-9]*.[0-9]*.[0-9]*.[0-9]*…` is an address.
+fn looks_like_address(token: &str) -> bool {
+    let head = token.split('/').next().unwrap_or_default();
+    let parts: Vec<&str> = head.split('.').collect();
+    parts.len() == 4 && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `OCF_RESOURCE_INSTANCE` for a token: unique per token, safe in file names
+/// (`IPaddr::198.18.0.100/24/eth0` gives `IPaddr_198.18.0.100_24_eth0`).
+fn instance_name(token: &str) -> String {
+    token
+        .replace("::", "_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_address_shorthand_is_recognised() {
+        assert!(looks_like_address("198.18.0.100"));
+        assert!(looks_like_address("198.18.0.100/24/eth0"));
+        assert!(!looks_like_address("IPaddr::198.18.0.100"));
+        assert!(!looks_like_address("httpd"));
+        assert!(!looks_like_address("1.2.3"));
+    }
+
+    #[test]
+    fn instance_names_are_file_name_safe_and_keep_the_token_readable() {
+        assert_eq!(
+            instance_name("IPaddr::198.18.0.100/24/eth0"),
+            "IPaddr_198.18.0.100_24_eth0"
+        );
+        assert_eq!(instance_name("httpd"), "httpd");
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_naming_where_it_was_looked_for() {
+        let dir = std::env::temp_dir().join(format!("vigil-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("resource.d")).unwrap();
+        let mut context = ResolveContext::new(&dir, "hb1", Duration::from_secs(20));
+        context.init_dir = dir.join("init.d");
+        let registry = crate::registry::builtin();
+        let err = resolve("nosuchagent::x", "haresources:2", &registry, &context).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("haresources:2: resource `nosuchagent::x`: "),
+            "{text}"
+        );
+        assert!(text.contains("resource.d"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_part_is_refused() {
+        let context = ResolveContext::new(Path::new("/nonexistent"), "hb1", Duration::from_secs(1));
+        let registry = crate::registry::builtin();
+        let err = resolve("IPaddr::::x", "haresources:1", &registry, &context).unwrap_err();
+        assert!(err.to_string().contains("no empty part"), "{err}");
+    }
+}
