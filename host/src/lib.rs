@@ -4,6 +4,7 @@
 //! - [`wire`]: the message model, Heartbeat's netstring and classic codecs, and authentication.
 //! - [`config`]: the typed cluster model, read from ha.cf/authkeys/haresources or YAML.
 //! - [`membership`]: the sans-IO membership state machine (who is alive, over which links).
+//! - [`failover`]: the sans-IO resource-group machine (who runs which group, and running ours).
 //! - [`runtime`]: the tokio glue that owns sockets, threads, timers and files.
 //! - [`api`]: the local client socket (status, counters, the ordered event stream).
 //! - [`cli`]: the multi-call command line (`vigil …`, and `cl_status` under that name).
@@ -19,6 +20,7 @@ pub mod agent_host;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod failover;
 pub mod membership;
 pub mod registry;
 pub mod resources;

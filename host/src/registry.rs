@@ -3,12 +3,27 @@
 //! Loading native dynamic and WASM plugins joins this module with the plugins issue; today it
 //! only gathers what is linked in.
 
+use std::path::Path;
+
+use vigil_agents::AgentSettings;
 use vigil_plugin_api::Registry;
 
-/// A registry holding every built-in plugin.
+/// A registry holding every built-in plugin, with agents keeping their runtime files under
+/// the default `/run/vigil`.
 pub fn builtin() -> Registry {
+    for_node(&AgentSettings::default().run_directory)
+}
+
+/// A registry holding every built-in plugin, with agents keeping their runtime files under
+/// `run_directory`, this node's own (the directory of its API socket).
+pub fn for_node(run_directory: &Path) -> Registry {
     let mut registry = Registry::new();
     vigil_media::register(&mut registry);
-    vigil_agents::register(&mut registry);
+    vigil_agents::register(
+        &mut registry,
+        &AgentSettings {
+            run_directory: run_directory.to_path_buf(),
+        },
+    );
     registry
 }

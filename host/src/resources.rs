@@ -81,6 +81,34 @@ pub struct ResolveError {
     pub reason: String,
 }
 
+/// How long an agent operation may run unless configured otherwise. Heartbeat 3.0.6 had no
+/// limit at all; a minute keeps a hung script from holding a group forever while leaving slow
+/// services (databases, filesystems with a journal to replay) room to start.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Resolves every resource of every group of `config` for the node `node`: `[group][resource]`
+/// in configuration order. Scripts are looked for in `ha_dir` (default `/etc/ha.d`).
+pub fn resolve_groups(
+    config: &crate::config::ClusterConfig,
+    node: &str,
+    ha_dir: Option<&Path>,
+    registry: &Registry,
+) -> Result<Vec<Vec<ResolvedResource>>, ResolveError> {
+    let ha_dir = ha_dir.unwrap_or(Path::new(heartbeat_script::DEFAULT_HA_DIR));
+    let context = ResolveContext::new(ha_dir, node, DEFAULT_OPERATION_TIMEOUT);
+    config
+        .resource_groups
+        .iter()
+        .map(|group| {
+            group
+                .resources
+                .iter()
+                .map(|token| resolve(token, &group.origin, registry, &context))
+                .collect()
+        })
+        .collect()
+}
+
 /// Resolves one haresources token.
 pub fn resolve(
     token: &str,

@@ -25,6 +25,8 @@ struct Cluster {
     dir: PathBuf,
     port: u16,
     nodes: Vec<Node>,
+    /// YAML appended to every node's configuration (resource groups, auto_failback).
+    extra_yaml: String,
 }
 
 struct Node {
@@ -37,6 +39,10 @@ struct Node {
 
 impl Cluster {
     fn start(names: &[&str]) -> Cluster {
+        Cluster::start_with(names, "")
+    }
+
+    fn start_with(names: &[&str], extra_yaml: &str) -> Cluster {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "vigil-loopback-{}-{}",
@@ -54,6 +60,7 @@ impl Cluster {
             dir,
             port,
             nodes: Vec::new(),
+            extra_yaml: extra_yaml.to_string(),
         };
         for (index, name) in names.iter().enumerate() {
             let node = cluster.spawn(index, name, names);
@@ -72,11 +79,12 @@ impl Cluster {
             .collect();
         let socket = node_dir.join("vigil.sock");
         let yaml = format!(
-            "node_name: {name}\nnodes: [{}]\nkeepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\nudpport: {}\nmedia:\n{media}auth: {{ method: sha1, key: {KEY} }}\nstate_dir: {}\napi_socket: {}\n",
+            "node_name: {name}\nnodes: [{}]\nkeepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\nudpport: {}\nmedia:\n{media}auth: {{ method: sha1, key: {KEY} }}\nstate_dir: {}\napi_socket: {}\n{}",
             names.join(", "),
             self.port,
             node_dir.join("state").display(),
             socket.display(),
+            self.extra_yaml,
         );
         let config = node_dir.join("cluster.yaml");
         fs::OpenOptions::new()
@@ -138,6 +146,17 @@ impl Drop for Cluster {
 }
 
 impl Node {
+    /// Whether this node's Dummy instance for `token` is running (its state file exists).
+    fn runs(&self, token: &str) -> bool {
+        let instance = token.replace("::", "_");
+        self.socket
+            .parent()
+            .unwrap()
+            .join("dummy")
+            .join(format!("{instance}.state"))
+            .exists()
+    }
+
     fn status(&self) -> Option<StatusReport> {
         ApiClient::connect(&self.socket)
             .and_then(|mut c| c.status())
@@ -458,4 +477,109 @@ fn the_event_stream_reports_a_death_in_order() {
         }
     }
     assert!(seen.iter().all(|e| e.lost == 0));
+}
+
+/// Waits until `check` holds, failing with `what` and the logs of every node.
+fn wait_until(cluster: &Cluster, what: &str, check: impl Fn(&Cluster) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if check(cluster) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let logs: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("--- {}:\n{}", n.name, n.log_text()))
+        .collect();
+    panic!("never: {what}\n{}", logs.join("\n"));
+}
+
+const TWO_GROUPS: &str = "auto_failback: on\nresource_groups:\n  - { node: alpha, resources: [\"Dummy::web\"] }\n  - { node: bravo, resources: [\"Dummy::db\"] }\n";
+
+#[test]
+fn each_group_runs_once_on_its_node_moves_when_it_dies_and_fails_back() {
+    let mut cluster = Cluster::start_with(&["alpha", "bravo"], TWO_GROUPS);
+    wait_until(&cluster, "web on alpha and db on bravo", |c| {
+        c.node("alpha").runs("Dummy::web") && c.node("bravo").runs("Dummy::db")
+    });
+    assert!(!cluster.node("alpha").runs("Dummy::db") && !cluster.node("bravo").runs("Dummy::web"));
+
+    let alpha = cluster.node_mut("alpha");
+    alpha.signal(libc::SIGKILL);
+    let _ = alpha.wait_exit();
+    wait_until(&cluster, "bravo takes web over", |c| {
+        c.node("bravo").runs("Dummy::web")
+    });
+
+    // alpha comes back: a killed node's Dummy files stay behind, as a crashed service's
+    // would; the restarted node must find them stopped, so clear them as a reboot would.
+    let dummy_dir = cluster.node("alpha").socket.parent().unwrap().join("dummy");
+    let _ = fs::remove_dir_all(&dummy_dir);
+    let names = ["alpha", "bravo"];
+    let restarted = cluster.spawn(0, "alpha", &names);
+    *cluster.node_mut("alpha") = restarted;
+    wait_until(&cluster, "web fails back to alpha", |c| {
+        c.node("alpha").runs("Dummy::web") && !c.node("bravo").runs("Dummy::web")
+    });
+    assert!(cluster.node("bravo").runs("Dummy::db"));
+}
+
+#[test]
+fn sigterm_releases_local_groups_to_the_peer() {
+    let mut cluster = Cluster::start_with(&["alpha", "bravo"], TWO_GROUPS);
+    wait_until(&cluster, "web on alpha", |c| {
+        c.node("alpha").runs("Dummy::web")
+    });
+    let alpha = cluster.node_mut("alpha");
+    alpha.signal(libc::SIGTERM);
+    let status = alpha.wait_exit();
+    assert!(status.success());
+    assert!(
+        !cluster.node("alpha").runs("Dummy::web"),
+        "alpha left web running"
+    );
+    wait_until(&cluster, "bravo takes web", |c| {
+        c.node("bravo").runs("Dummy::web")
+    });
+}
+
+#[test]
+fn standby_and_takeover_move_the_groups() {
+    let cluster = Cluster::start_with(&["alpha", "bravo"], TWO_GROUPS);
+    wait_until(&cluster, "both groups up", |c| {
+        c.node("alpha").runs("Dummy::web") && c.node("bravo").runs("Dummy::db")
+    });
+    let alpha = cluster.node("alpha");
+    let standby = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["standby", "all", "--socket"])
+        .arg(&alpha.socket)
+        .output()
+        .unwrap();
+    assert!(
+        standby.status.success(),
+        "{}",
+        String::from_utf8_lossy(&standby.stderr)
+    );
+    wait_until(&cluster, "bravo runs both", |c| {
+        c.node("bravo").runs("Dummy::web") && !c.node("alpha").runs("Dummy::web")
+    });
+    let out = alpha.cl_status(&["rscstatus"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "none\n");
+
+    let takeover = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["takeover", "all", "--socket"])
+        .arg(&alpha.socket)
+        .output()
+        .unwrap();
+    assert!(
+        takeover.status.success(),
+        "{}",
+        String::from_utf8_lossy(&takeover.stderr)
+    );
+    wait_until(&cluster, "alpha runs both", |c| {
+        c.node("alpha").runs("Dummy::web") && c.node("alpha").runs("Dummy::db")
+    });
+    assert!(!cluster.node("bravo").runs("Dummy::db") && !cluster.node("bravo").runs("Dummy::web"));
 }

@@ -219,17 +219,26 @@ configuration. In haresources: Dummy, or Dummy::/path/to/state.
     }
 
     /// `Dummy::/path/to/state`: the one optional argument is the state file.
+    /// `Dummy`, `Dummy::<label>` (one more stand-in: the label makes the token, hence the
+    /// instance and its state file, unique) or `Dummy::/absolute/state/file`.
     fn positional_params(&self, args: &[String]) -> Result<BTreeMap<String, String>, String> {
         match args {
             [] => Ok(BTreeMap::new()),
             [state] if Path::new(state).is_absolute() => {
                 Ok(BTreeMap::from([("state".to_string(), state.clone())]))
             }
-            [state] => Err(format!(
-                "argument {state:?}: the state file must be an absolute path"
+            [label]
+                if label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') =>
+            {
+                Ok(BTreeMap::new())
+            }
+            [other] => Err(format!(
+                "argument {other:?}: expected a label (letters, digits, `-`, `_`, `.`) or an absolute state file path"
             )),
             _ => Err(format!(
-                "Dummy takes at most one argument, the state file; got {}",
+                "Dummy takes at most one argument, a label or the state file; got {}",
                 args.join("::")
             )),
         }
@@ -311,7 +320,7 @@ configuration. In haresources: Dummy, or Dummy::/path/to/state.
 
 /// Registers Dummy as a built-in agent, keeping its state files in
 /// [`DEFAULT_STATE_DIRECTORY`].
-pub fn register(registry: &mut Registry) {
+pub fn register(registry: &mut Registry, state_directory: &Path) {
     registry
         .add_agent(
             PluginInfo {
@@ -322,7 +331,7 @@ pub fn register(registry: &mut Registry) {
                 description: "stand-in resource kept in a state file, for tests and demos"
                     .to_string(),
             },
-            Arc::new(Dummy::default()),
+            Arc::new(Dummy::with_state_directory(state_directory)),
         )
         .expect("built-in agent names are unique");
 }
@@ -465,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn positional_argument_is_the_state_file() {
+    fn positional_argument_is_a_label_or_the_state_file() {
         let dummy = Dummy::default();
         assert_eq!(
             dummy.positional_params(&["/tmp/x.state".into()]).unwrap(),
@@ -474,9 +483,15 @@ mod tests {
         assert!(dummy.positional_params(&[]).unwrap().is_empty());
         assert!(
             dummy
-                .positional_params(&["x.state".into()])
+                .positional_params(&["web-1".into()])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            dummy
+                .positional_params(&["x/y.state".into()])
                 .unwrap_err()
-                .contains("absolute path")
+                .contains("absolute state file path")
         );
         assert!(
             dummy
@@ -487,12 +502,14 @@ mod tests {
     }
 
     #[test]
-    fn register_adds_dummy_as_a_built_in_agent() {
+    fn register_adds_dummy_as_a_built_in_agent_keeping_state_where_told() {
         let mut registry = Registry::new();
-        register(&mut registry);
-        assert_eq!(
-            registry.agent("Dummy").unwrap().info.origin,
-            PluginOrigin::BuiltIn
-        );
+        register(&mut registry, Path::new("/run/node-a/dummy"));
+        let registered = registry.agent("Dummy").unwrap();
+        assert_eq!(registered.info.origin, PluginOrigin::BuiltIn);
+        let params = registered.agent.positional_params(&[]).unwrap();
+        assert!(params.is_empty());
+        let metadata = registered.agent.metadata();
+        assert!(metadata.contains("/run/node-a/dummy"), "{metadata}");
     }
 }

@@ -26,11 +26,29 @@ pub mod mock_host;
 pub mod ocf;
 pub mod process;
 
+use std::path::PathBuf;
+
 use vigil_plugin_api::Registry;
 
+/// Where built-in agents keep what must not outlive a reboot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// The node's runtime directory (`/run/vigil`); Dummy keeps its state files in
+    /// `dummy/` under it, so several nodes on one host (the demo) never share one.
+    pub run_directory: PathBuf,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            run_directory: PathBuf::from("/run/vigil"),
+        }
+    }
+}
+
 /// Registers every built-in agent (the adapters are found per resource, not registered).
-pub fn register(registry: &mut Registry) {
-    dummy::register(registry);
+pub fn register(registry: &mut Registry, settings: &AgentSettings) {
+    dummy::register(registry, &settings.run_directory.join("dummy"));
     ipaddr::register(registry);
     ipaddr2::register(registry);
     filesystem::register(registry);

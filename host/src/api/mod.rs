@@ -23,6 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as Async
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::failover::FailoverStatus;
 use crate::membership::MembershipStatus;
 
 /// The longest request line the server reads; anything longer is refused.
@@ -36,6 +37,11 @@ pub enum ApiRequest {
     Status,
     /// Subscribe to the ordered event stream from now on.
     Events,
+    /// Stand by for a set of groups (`all`, `local`, `foreign`, `failback`; `none` ends
+    /// standby), as `hb_standby` asks; answered with the status report.
+    Standby { set: String },
+    /// Take a set of groups over, as `hb_takeover` asks; answered with the status report.
+    Takeover { set: String },
 }
 
 /// The daemon's answer to `status`: membership, counters, configuration parameters.
@@ -45,6 +51,8 @@ pub struct StatusReport {
     pub version: String,
     /// Membership as the core sees it now.
     pub membership: MembershipStatus,
+    /// Resource groups: owners, local states, `rscstatus`.
+    pub failover: FailoverStatus,
     /// Datagrams and messages dropped, by reason (`bad_signature`, `replayed_seq`, …).
     pub drops: BTreeMap<String, u64>,
     /// ha.cf parameters as written, for `cl_status hbparameter -p`.
@@ -203,7 +211,7 @@ async fn serve_client(
         let reply = match serde_json::from_str::<ApiRequest>(line) {
             Err(e) => ApiReply::Error {
                 message: format!(
-                    "bad request {line:?}: {e} (expected {{\"request\":\"status\"}} or {{\"request\":\"events\"}})"
+                    "bad request {line:?}: {e} (expected {{\"request\":\"status\"}}, {{\"request\":\"events\"}}, or standby/takeover with a \"set\")"
                 ),
             },
             Ok(ApiRequest::Events) => {
@@ -272,7 +280,12 @@ impl ApiClient {
 
     /// Asks for the status report.
     pub fn status(&mut self) -> Result<StatusReport, ApiError> {
-        self.send(&ApiRequest::Status)?;
+        self.request(&ApiRequest::Status)
+    }
+
+    /// Sends a request answered with the status report (status, standby, takeover).
+    pub fn request(&mut self, request: &ApiRequest) -> Result<StatusReport, ApiError> {
+        self.send(request)?;
         match self.next_reply()? {
             ApiReply::Status(report) => Ok(*report),
             other => Err(self.protocol(format!("expected a status reply, got {other:?}"))),

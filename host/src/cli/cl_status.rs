@@ -97,6 +97,7 @@ pub fn main(args: &[String]) -> ExitCode {
         "listhblinks",
         "hblinkstatus",
         "hbparameter",
+        "rscstatus",
     ];
     if !known.contains(&command.as_str()) {
         eprintln!("cl_status: ERROR: {command}: invalid sub-command.");
@@ -256,6 +257,15 @@ fn answer(
                     }
                 }
             }
+            "rscstatus" => {
+                let word = report.failover.rsc_status.as_str();
+                if options.sentences {
+                    writeln!(out, "This node is holding {word} resources.")?;
+                } else {
+                    writeln!(out, "{word}")?;
+                }
+                Ok(0)
+            }
             _ => Ok(RC_BAD_NAME),
         }
     })();
@@ -303,6 +313,7 @@ mod tests {
 
     use super::*;
     use crate::config::{self, HaFiles};
+    use crate::failover::{FailoverStatus, ResourceStatus};
     use crate::membership::{LinkState, MembershipCounters, MembershipStatus};
 
     fn node(name: &str, status: NodeStatus, link_up: bool) -> NodeState {
@@ -346,6 +357,12 @@ mod tests {
                     node("hb2", hb2, hb2 != NodeStatus::Dead),
                 ],
                 counters: MembershipCounters::default(),
+            },
+            failover: FailoverStatus {
+                local_node: "hb1".into(),
+                rsc_status: ResourceStatus::None,
+                auto_failback: "on".into(),
+                groups: Vec::new(),
             },
             drops: BTreeMap::new(),
             parameters: config.recorded_parameters(),
@@ -435,5 +452,17 @@ mod tests {
             );
         }
         assert_eq!(run(&report, &["hbparameter", "-p", "node"]), ("".into(), 1));
+    }
+
+    #[test]
+    fn rscstatus_says_none_on_a_node_that_holds_nothing() {
+        let mut report = lab_report(NodeStatus::Active);
+        assert_eq!(run(&report, &["rscstatus"]), ("none\n".into(), 0));
+        report.failover.rsc_status = ResourceStatus::All;
+        assert_eq!(run(&report, &["rscstatus"]), ("all\n".into(), 0));
+        assert_eq!(
+            run(&report, &["rscstatus", "-m"]),
+            ("This node is holding all resources.\n".into(), 0)
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! `vigil demo`: a three-node cluster on loopback, no root needed.
 //!
 //! Starts three real `vigil run` processes (ucast on 127.0.0.1–3 with one shared high port,
-//! sha1 authentication), shows each of them going active as every node sees it, kills one
-//! with SIGKILL and shows the survivors declaring it dead, then stops the rest with SIGTERM
-//! and removes its temporary directory. It only orchestrates processes and reads their API.
+//! sha1 authentication), each preferring one resource group (a Dummy agent: a state file in
+//! the node's runtime directory), with `auto_failback on`. It shows every node going active
+//! and every group starting on its node, kills one node with SIGKILL and shows the survivors
+//! declaring it dead and exactly one of them taking its group, restarts it and shows the
+//! group failing back, then stops the rest with SIGTERM and removes its temporary directory.
+//! It only orchestrates processes and reads their API.
 
 use std::fs;
 use std::io::Write as _;
@@ -17,9 +20,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::api::{ApiClient, StatusReport};
+use crate::failover::LocalGroupState;
 use crate::membership::NodeStatus;
 
-const NODES: [&str; 3] = ["alpha", "bravo", "charlie"];
+/// The nodes and the group each prefers.
+const NODES: [(&str, &str); 3] = [
+    ("alpha", "Dummy::web"),
+    ("bravo", "Dummy::db"),
+    ("charlie", "Dummy::mail"),
+];
 /// How long each phase may take before the demo gives up and says what it saw.
 const PHASE_LIMIT: Duration = Duration::from_secs(20);
 /// A node's start-up period with a longer announced deadtime, plus a margin.
@@ -27,6 +36,7 @@ const STARTUP_GRACE: Duration = Duration::from_millis(5_500);
 
 struct DemoNode {
     name: &'static str,
+    index: usize,
     socket: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -54,40 +64,42 @@ fn run_in(dir: &Path) -> anyhow::Result<ExitCode> {
     let port = free_udp_port()?;
     let exe = std::env::current_exe().context("cannot find the vigil binary")?;
     println!(
-        "vigil demo: three nodes on loopback, ucast 127.0.0.1-3 port {port}, keepalive 200ms, deadtime 1s, sha1"
+        "vigil demo: three nodes on loopback (ucast 127.0.0.1-3, port {port}), keepalive 200ms, deadtime 1s, sha1;"
     );
+    println!("groups: web prefers alpha, db prefers bravo, mail prefers charlie; auto_failback on");
     let started = Instant::now();
     let mut nodes = Vec::new();
-    for (index, name) in NODES.iter().enumerate() {
+    for (index, (name, _)) in NODES.iter().enumerate() {
         nodes.push(start_node(&exe, dir, index, name, port)?);
     }
-
+    let everyone: Vec<&str> = NODES.iter().map(|(n, _)| *n).collect();
     println!(
         "\n[{:>6.3}s] started {}",
         started.elapsed().as_secs_f64(),
-        NODES.join(", ")
+        everyone.join(", ")
     );
     wait_for(
         &nodes,
         started,
-        "every node sees every node active",
+        "all active, every group on its preferred node",
         |reports| {
             reports.iter().all(|r| {
                 r.as_ref().is_some_and(|r| {
-                    r.membership.nodes.len() == NODES.len()
-                        && r.membership
-                            .nodes
+                    r.membership
+                        .nodes
+                        .iter()
+                        .all(|n| n.status == NodeStatus::Active)
+                        && NODES
                             .iter()
-                            .all(|n| n.status == NodeStatus::Active)
+                            .all(|(node, group)| owner(r, group) == Some(node))
                 })
             })
         },
     )?;
 
-    // For its first 5 s a node announces deadtime + 2 s (as Heartbeat does, spec §1.12), so
-    // the kill waits for that grace to end and the survivors use the configured 1 s.
-    let grace_end = started + STARTUP_GRACE;
-    if let Some(wait) = grace_end.checked_duration_since(Instant::now()) {
+    // For its first 5 s a node announces deadtime + 2 s (as Heartbeat does), so the kill
+    // waits for that grace to end and the survivors use the configured 1 s.
+    if let Some(wait) = (started + STARTUP_GRACE).checked_duration_since(Instant::now()) {
         println!(
             "\nwaiting {:.1} s for the start-up grace (deadtime + 2 s for the first 5 s) to end",
             wait.as_secs_f64()
@@ -110,7 +122,7 @@ fn run_in(dir: &Path) -> anyhow::Result<ExitCode> {
     wait_for(
         &nodes,
         started,
-        &format!("the survivors declare {} dead", victim.name),
+        "charlie declared dead and mail running on exactly one survivor",
         |reports| {
             reports.iter().all(|r| {
                 r.as_ref().is_some_and(|r| {
@@ -119,13 +131,40 @@ fn run_in(dir: &Path) -> anyhow::Result<ExitCode> {
                         .iter()
                         .any(|n| n.name == victim.name && n.status == NodeStatus::Dead)
                 })
-            })
+            }) && reports
+                .iter()
+                .flatten()
+                .filter(|r| runs_here(r, "Dummy::mail"))
+                .count()
+                == 1
         },
     )?;
     println!(
-        "declared dead {:.0} ms after the kill (deadtime 1000 ms)",
+        "mail was running again {:.0} ms after the kill (deadtime 1000 ms)",
         killed_at.elapsed().as_secs_f64() * 1000.0
     );
+
+    // A killed node's Dummy state files stay behind, as a crashed service's would; a reboot
+    // clears /run, so the restart clears them too.
+    let _ = fs::remove_dir_all(dir.join(victim.name).join("dummy"));
+    let restarted = start_node(&exe, dir, victim.index, victim.name, port)?;
+    drop(victim);
+    nodes.push(restarted);
+    println!(
+        "\n[{:>6.3}s] restarted charlie",
+        started.elapsed().as_secs_f64()
+    );
+    wait_for(&nodes, started, "mail failed back to charlie", |reports| {
+        reports.iter().all(|r| {
+            r.as_ref()
+                .is_some_and(|r| owner(r, "Dummy::mail") == Some("charlie"))
+        }) && reports
+            .iter()
+            .flatten()
+            .filter(|r| runs_here(r, "Dummy::mail"))
+            .count()
+            == 1
+    })?;
 
     println!("\nwhat {} logged:", nodes[0].name);
     if let Ok(log) = fs::read_to_string(&nodes[0].log) {
@@ -141,7 +180,7 @@ fn run_in(dir: &Path) -> anyhow::Result<ExitCode> {
             stop(child)?;
         }
     }
-    println!("\nstopped the survivors with SIGTERM; demo done");
+    println!("\nstopped every node with SIGTERM (each released its groups first); demo done");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -159,10 +198,15 @@ fn start_node(
         .filter(|&i| i != index)
         .map(|i| format!("  - ucast: lo 127.0.0.{} bind={own}\n", i + 1))
         .collect();
+    let groups: String = NODES
+        .iter()
+        .map(|(node, group)| format!("  - {{ node: {node}, resources: [\"{group}\"] }}\n"))
+        .collect();
     let socket = node_dir.join("vigil.sock");
+    let names: Vec<&str> = NODES.iter().map(|(n, _)| *n).collect();
     let yaml = format!(
-        "node_name: {name}\nnodes: [{nodes}]\nkeepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\nudpport: {port}\nmedia:\n{media}auth: {{ method: sha1, key: demo-secret }}\nstate_dir: {state}\napi_socket: {socket}\n",
-        nodes = NODES.join(", "),
+        "node_name: {name}\nnodes: [{nodes}]\nkeepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\nudpport: {port}\nmedia:\n{media}auth: {{ method: sha1, key: demo-secret }}\nauto_failback: on\nresource_groups:\n{groups}state_dir: {state}\napi_socket: {socket}\n",
+        nodes = names.join(", "),
         state = node_dir.join("state").display(),
         socket = socket.display(),
     );
@@ -181,16 +225,35 @@ fn start_node(
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(fs::File::create(&log)?)
-        .env("NO_COLOR", "1")
+        .stderr(fs::File::options().create(true).append(true).open(&log)?)
         .spawn()
         .with_context(|| format!("cannot start node {name}"))?;
     Ok(DemoNode {
         name,
+        index,
         socket,
         log,
         child: Some(child),
     })
+}
+
+/// The owner of `group` as `report`'s node sees it.
+fn owner<'a>(report: &'a StatusReport, group: &str) -> Option<&'a str> {
+    report
+        .failover
+        .groups
+        .iter()
+        .find(|g| g.key == group)
+        .and_then(|g| g.owner.as_deref())
+}
+
+/// Whether `report`'s node runs `group` itself.
+fn runs_here(report: &StatusReport, group: &str) -> bool {
+    report
+        .failover
+        .groups
+        .iter()
+        .any(|g| g.key == group && g.local == LocalGroupState::Running)
 }
 
 /// Polls every node's status until `done` holds, printing each change of the picture.
@@ -217,17 +280,17 @@ fn wait_for(
             last_picture = picture;
         }
         if done(&reports) {
-            println!("[{:>6.3}s] {goal}", started.elapsed().as_secs_f64());
+            println!("[{:>6.3}s] => {goal}", started.elapsed().as_secs_f64());
             return Ok(());
         }
         if Instant::now() > deadline {
             bail!("gave up after {PHASE_LIMIT:?} waiting until {goal}; last seen: {last_picture}");
         }
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// One line: what each node thinks of every node.
+/// One line: what each node thinks of every node, and which groups it runs.
 fn picture(nodes: &[DemoNode], reports: &[Option<StatusReport>]) -> String {
     let views: Vec<String> = nodes
         .iter()
@@ -241,7 +304,19 @@ fn picture(nodes: &[DemoNode], reports: &[Option<StatusReport>]) -> String {
                     .iter()
                     .map(|n| format!("{}={}", n.name, n.status.as_str()))
                     .collect();
-                format!("{} sees {}", node.name, seen.join(" "))
+                let running: Vec<&str> = r
+                    .failover
+                    .groups
+                    .iter()
+                    .filter(|g| g.local == LocalGroupState::Running)
+                    .map(|g| g.key.trim_start_matches("Dummy::"))
+                    .collect();
+                format!(
+                    "{} sees {} runs [{}]",
+                    node.name,
+                    seen.join(" "),
+                    running.join(" ")
+                )
             }
         })
         .collect();
@@ -253,7 +328,7 @@ fn stop(mut child: Child) -> anyhow::Result<()> {
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if child.try_wait()?.is_some() {
             return Ok(());
@@ -262,7 +337,7 @@ fn stop(mut child: Child) -> anyhow::Result<()> {
     }
     child.kill()?;
     child.wait()?;
-    bail!("a node did not stop within 5 s of SIGTERM")
+    bail!("a node did not stop within 10 s of SIGTERM")
 }
 
 /// A UDP port free on 127.0.0.1, chosen by the kernel.

@@ -7,6 +7,7 @@
 mod cl_status;
 mod demo;
 mod events;
+mod standby;
 mod status;
 
 use std::ffi::OsString;
@@ -73,6 +74,18 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
     },
+    /// Give resource groups to the other node(s): all (default), local, foreign or failback.
+    Standby {
+        set: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Take resource groups over from the other node(s): all (default), local, foreign or failback.
+    Takeover {
+        set: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
     /// Check or convert a configuration.
     Config {
         #[command(subcommand)]
@@ -104,6 +117,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         .and_then(|n| n.to_str())
         .unwrap_or("vigil")
         .to_string();
+    if program == "hb_standby" || program == "hb_takeover" {
+        let direction = if program == "hb_standby" {
+            standby::Direction::Standby
+        } else {
+            standby::Direction::Takeover
+        };
+        let set = args.get(1).map(|a| a.to_string_lossy().into_owned());
+        return standby::run(direction, set.as_deref(), None, true);
+    }
     if program == "cl_status" {
         let rest: Vec<String> = args
             .iter()
@@ -145,9 +167,19 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             for (directive, what) in &config.ignored_directives {
                 tracing::info!(%directive, "accepted for compatibility, no effect here: {what}");
             }
+            let socket = socket.unwrap_or_else(|| config.api_socket.clone());
+            let run_directory = socket.parent().unwrap_or(Path::new("/run/vigil"));
+            let registry = crate::registry::for_node(run_directory);
+            let resources = crate::resources::resolve_groups(
+                &config,
+                &node_name,
+                ha_dir.as_deref(),
+                &registry,
+            )?;
             let options = DaemonOptions {
+                resources,
                 state_dir: state_dir.unwrap_or_else(|| config.state_dir.clone()),
-                socket: socket.unwrap_or_else(|| config.api_socket.clone()),
+                socket,
                 node_name,
                 config,
             };
@@ -156,9 +188,30 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Status { json, socket } => status::run(json, socket.as_deref()),
         Command::Events { json, socket } => events::run(json, socket.as_deref()),
+        Command::Standby { set, socket } => Ok(standby::run(
+            standby::Direction::Standby,
+            set.as_deref(),
+            socket.as_deref(),
+            false,
+        )),
+        Command::Takeover { set, socket } => Ok(standby::run(
+            standby::Direction::Takeover,
+            set.as_deref(),
+            socket.as_deref(),
+            false,
+        )),
         Command::Config { action } => match action {
             ConfigAction::Check { source } => {
-                let (config, _) = load(&source)?;
+                let (config, ha_dir) = load(&source)?;
+                // Resources are resolved too, so an unknown agent or a script that cannot
+                // run is refused here, naming its haresources line. The node name only
+                // fills HA_CURHOST, so any configured node does when this is not one.
+                let node = config::local_node_name(&config, ha_dir.as_deref())
+                    .ok()
+                    .or_else(|| config.nodes.first().cloned())
+                    .unwrap_or_default();
+                let registry = crate::registry::builtin();
+                crate::resources::resolve_groups(&config, &node, ha_dir.as_deref(), &registry)?;
                 println!(
                     "{}: OK: {} node(s) ({}), {} medium/media, auth {} (slot {}), keepalive {:?}, deadtime {:?}, warntime {:?}, initdead {:?}, {} resource group(s)",
                     config.source,

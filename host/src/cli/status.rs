@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::api::{ApiClient, StatusReport, client_socket_path};
+use crate::failover::LocalGroupState;
 
 /// Prints the status of the daemon behind `socket` (or the default socket).
 pub fn run(json: bool, socket: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -57,6 +58,31 @@ pub fn render_table(report: &StatusReport) -> String {
             links.join(", ")
         );
     }
+    let groups = &report.failover.groups;
+    if !groups.is_empty() {
+        let key_width = groups.iter().map(|g| g.key.len()).max().unwrap_or(5).max(5);
+        let _ = writeln!(
+            out,
+            "resources here: {}",
+            report.failover.rsc_status.as_str()
+        );
+        let _ = writeln!(
+            out,
+            "{:key_width$}  {:9}  {:9}  {:9}",
+            "GROUP", "PREFERRED", "OWNER", "HERE"
+        );
+        for group in groups {
+            let _ = writeln!(
+                out,
+                "{:key_width$}  {:9}  {:9}  {}{}",
+                group.key,
+                group.preferred,
+                group.owner.as_deref().unwrap_or("-"),
+                local_state_word(group.local),
+                if group.standby { " (standby)" } else { "" }
+            );
+        }
+    }
     if report.drops.is_empty() {
         let _ = writeln!(out, "dropped: none");
     } else {
@@ -68,4 +94,15 @@ pub fn render_table(report: &StatusReport) -> String {
         let _ = writeln!(out, "dropped: {}", drops.join(" "));
     }
     out
+}
+
+/// The word the table shows for this node's part in a group (the JSON form uses the same).
+fn local_state_word(state: LocalGroupState) -> &'static str {
+    match state {
+        LocalGroupState::Stopped => "stopped",
+        LocalGroupState::Starting => "starting",
+        LocalGroupState::Running => "running",
+        LocalGroupState::Stopping => "stopping",
+        LocalGroupState::Failed => "failed",
+    }
 }

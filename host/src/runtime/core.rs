@@ -16,11 +16,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use vigil_plugin_api::Medium;
 
+use super::agents::{AgentRunner, OperationResult};
 use super::media::{MediumThreads, Received};
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
-use crate::api::{ApiEvent, ApiServer, CoreRequest, StatusReport};
+use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
 use crate::config::MsgFormat;
-use crate::membership::{Input, Membership, MembershipConfig, MembershipEvent, Now, Output};
+use crate::failover::{self, Failover, FailoverConfig, GroupConfig, HoldSet, ResourceConfig};
+use crate::membership::{Input, Membership, MembershipConfig, Now, Output};
 use crate::wire::Message;
 use crate::wire::datagram::{self, InnerAuth};
 
@@ -28,10 +30,30 @@ use crate::wire::datagram::{self, InnerAuth};
 const EVENT_BACKLOG: usize = 1024;
 /// How often the load average (`ld` field) is refreshed.
 const LOAD_AVERAGE_PERIOD: Duration = Duration::from_secs(2);
+/// The longest a clean shutdown waits for local groups to stop, beyond their own timeouts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a stopping node keeps serving after its groups are released, so a peer that
+/// lost the `shutdone` can have it retransmitted (two default retransmission delays).
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(500);
+
+/// One step of work for the two machines; outputs of one become inputs of the other.
+enum Step {
+    Membership(Input),
+    Failover(failover::Input),
+}
 
 /// The running daemon's core.
 pub struct Core {
     membership: Membership,
+    /// Resource groups: who runs what, and our part of it.
+    failover: Failover,
+    /// Runs agent operations off the core.
+    agents: AgentRunner,
+    operations: mpsc::UnboundedReceiver<OperationResult>,
+    /// Set when failover has released every local group after a shutdown request.
+    released: bool,
+    /// The longest any agent operation may take, for the shutdown deadline.
+    longest_operation: Duration,
     /// The monotonic origin that `Now::mono` counts from.
     origin: Instant,
     media: Vec<MediumThreads>,
@@ -62,6 +84,7 @@ impl Core {
         keys: SharedKeys,
         api: ApiServer,
     ) -> Result<Self, RuntimeError> {
+        let resources = options.resources.clone();
         let config = &options.config;
         let (to_core, from_media) = mpsc::unbounded_channel();
         let links: Vec<String> = media.iter().map(|m| m.link_name().to_string()).collect();
@@ -91,6 +114,40 @@ impl Core {
             rng_seed: seed,
         });
 
+        let failover = Failover::new(FailoverConfig {
+            local_node: options.node_name.clone(),
+            nodes: config.nodes.clone(),
+            groups: config
+                .resource_groups
+                .iter()
+                .zip(&resources)
+                .map(|(group, resolved)| GroupConfig {
+                    key: group.resources.first().cloned().unwrap_or_default(),
+                    preferred: group.node.clone(),
+                    order: Vec::new(),
+                    resources: resolved
+                        .iter()
+                        .map(|r| ResourceConfig {
+                            name: r.token.clone(),
+                            monitor: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            auto_failback: config.auto_failback,
+            keepalive: config.timing.keepalive,
+            deadtime: config.timing.deadtime,
+            rng_seed: u64::from_le_bytes(super::state::random_bytes::<8>()?),
+        });
+        let longest_operation = resources
+            .iter()
+            .flatten()
+            .map(|r| r.instance.timeout)
+            .max()
+            .unwrap_or_default();
+        let (operation_tx, operations) = mpsc::unbounded_channel();
+        let agents = AgentRunner::new(resources, operation_tx);
+
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (request_tx, requests) = mpsc::channel(16);
         let socket = api.path().to_path_buf();
@@ -98,6 +155,11 @@ impl Core {
 
         Ok(Self {
             membership,
+            failover,
+            agents,
+            operations,
+            released: false,
+            longest_operation,
             origin: Instant::now(),
             media: threads,
             keys,
@@ -120,7 +182,7 @@ impl Core {
     /// Runs until SIGTERM or SIGINT, then shuts down cleanly. SIGHUP is logged and ignored
     /// (its default action would kill the daemon).
     pub async fn run(mut self) {
-        let (Ok(mut sigterm), Ok(mut sigint), Ok(mut sighup)) = (
+        let (Ok(sigterm), Ok(sigint), Ok(sighup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
@@ -133,30 +195,69 @@ impl Core {
             media = self.media.len(),
             "vigil starting"
         );
-        self.feed(Input::Start);
-        loop {
-            let deadline = self
-                .membership
-                .next_deadline()
-                .map(|d| tokio::time::Instant::from_std(self.origin + d));
-            tokio::select! {
-                biased;
-                _ = sigterm.recv() => break,
-                _ = sigint.recv() => break,
-                _ = sighup.recv() => {
-                    tracing::warn!("SIGHUP: reloading the configuration is not supported yet; restart vigil to apply changes");
+        self.process(Step::Membership(Input::Start));
+        let mut signals = Signals {
+            sigterm,
+            sigint,
+            sighup,
+        };
+        let stop = self.serve(&mut signals, Until::Signal).await;
+        if stop == Stop::Signal && !self.released {
+            tracing::info!("releasing local resource groups before stopping");
+            self.process(Step::Failover(failover::Input::Shutdown));
+            let limit = tokio::time::Instant::now() + self.longest_operation * 2 + SHUTDOWN_GRACE;
+            match self.serve(&mut signals, Until::Released(limit)).await {
+                Stop::Released => {
+                    // Stay a moment so a peer that missed our goodbye can ask for it again.
+                    let linger = tokio::time::Instant::now() + SHUTDOWN_LINGER;
+                    self.serve(&mut signals, Until::Time(linger)).await;
                 }
-                Some(received) = self.from_media.recv() => self.on_received(received),
-                _ = sleep_until(deadline) => self.feed(Input::Timer),
-                Some(line) = self.load_average.recv() => self.feed(Input::LoadAverage(line)),
-                Some(request) = self.requests.recv() => {
-                    let _ = request.reply.send(self.status_report());
+                Stop::Signal | Stop::Limit => {
+                    tracing::error!("stopping before every local group was released");
                 }
             }
         }
         tracing::info!("vigil shutting down");
-        self.feed(Input::Shutdown);
+        self.process(Step::Membership(Input::Shutdown));
         self.shutdown();
+    }
+
+    /// Serves inputs until a signal, or until what `until` says.
+    async fn serve(&mut self, signals: &mut Signals, until: Until) -> Stop {
+        let limit = match until {
+            Until::Signal => None,
+            Until::Released(limit) | Until::Time(limit) => Some(limit),
+        };
+        loop {
+            if matches!(until, Until::Released(_)) && self.released {
+                return Stop::Released;
+            }
+            let deadline = [
+                self.membership.next_deadline(),
+                self.failover.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|d| tokio::time::Instant::from_std(self.origin + d));
+            tokio::select! {
+                biased;
+                _ = signals.sigterm.recv() => return Stop::Signal,
+                _ = signals.sigint.recv() => return Stop::Signal,
+                _ = sleep_until(limit) => return Stop::Limit,
+                _ = signals.sighup.recv() => {
+                    tracing::warn!("SIGHUP: reloading the configuration is not supported yet; restart vigil to apply changes");
+                }
+                Some(received) = self.from_media.recv() => self.on_received(received),
+                Some(result) = self.operations.recv() => self.on_operation(result),
+                _ = sleep_until(deadline) => {
+                    self.process(Step::Membership(Input::Timer));
+                    self.process(Step::Failover(failover::Input::Timer));
+                }
+                Some(line) = self.load_average.recv() => self.process(Step::Membership(Input::LoadAverage(line))),
+                Some(request) = self.requests.recv() => self.on_request(request),
+            }
+        }
     }
 
     fn now(&self) -> Now {
@@ -166,31 +267,35 @@ impl Core {
         }
     }
 
-    /// Feeds one input, carries out its outputs, then feeds back our own sent messages as
-    /// if each medium had delivered them (Heartbeat's internal loopback: it keeps our own
-    /// links up even on ucast, which never sends to ourselves). A queue, not recursion, so
-    /// a loopback that causes more sends cannot nest.
-    fn feed(&mut self, input: Input) {
-        let mut pending = std::collections::VecDeque::from([input]);
-        while let Some(input) = pending.pop_front() {
+    /// Feeds one input to its machine and carries out the outputs, which may be inputs of
+    /// the other machine (a delivered message, a message to send). Our own sent messages are
+    /// fed back as if each medium had delivered them (Heartbeat's internal loopback: it keeps
+    /// our own links up even on ucast, which never sends to ourselves). A queue, not
+    /// recursion, so a chain of reactions cannot nest.
+    fn process(&mut self, first: Step) {
+        let mut pending = std::collections::VecDeque::from([first]);
+        while let Some(step) = pending.pop_front() {
             let now = self.now();
-            for output in self.membership.handle(input, now) {
-                if let Output::Send(message) = &output {
-                    for medium in 0..self.media.len() {
-                        pending.push_back(Input::Received {
-                            medium,
-                            message: message.clone(),
-                        });
+            match step {
+                Step::Membership(input) => {
+                    for output in self.membership.handle(input, now) {
+                        self.carry_out_membership(output, &mut pending);
                     }
                 }
-                self.carry_out(output);
+                Step::Failover(input) => {
+                    for output in self.failover.handle(input, now) {
+                        self.carry_out_failover(output, &mut pending);
+                    }
+                }
             }
         }
     }
 
     fn on_received(&mut self, received: Received) {
         match received {
-            Received::Message { medium, message } => self.feed(Input::Received { medium, message }),
+            Received::Message { medium, message } => {
+                self.process(Step::Membership(Input::Received { medium, message }))
+            }
             Received::Dropped {
                 medium,
                 from,
@@ -207,10 +312,30 @@ impl Core {
         }
     }
 
-    fn carry_out(&mut self, output: Output) {
+    fn carry_out_membership(
+        &mut self,
+        output: Output,
+        pending: &mut std::collections::VecDeque<Step>,
+    ) {
         match output {
-            Output::Send(message) => self.send(&message),
-            Output::Event(event) => self.publish(event),
+            Output::Send(message) => {
+                for medium in 0..self.media.len() {
+                    pending.push_back(Step::Membership(Input::Received {
+                        medium,
+                        message: message.clone(),
+                    }));
+                }
+                self.send(&message);
+            }
+            Output::Event(event) => {
+                self.publish(
+                    event.kind(),
+                    event.node(),
+                    event.to_string(),
+                    event.is_warning(),
+                );
+                pending.push_back(Step::Failover(failover::Input::Membership(event)));
+            }
             Output::Dropped { reason, node } => {
                 let node = node.as_deref().unwrap_or("?");
                 if reason.is_routine() {
@@ -221,9 +346,75 @@ impl Core {
                 self.count_drop(reason.counter());
             }
             Output::Deliver { from, message } => {
-                tracing::debug!(%from, "message for upper layers: {message}");
+                pending.push_back(Step::Failover(failover::Input::Delivered { from, message }));
             }
         }
+    }
+
+    fn carry_out_failover(
+        &mut self,
+        output: failover::Output,
+        pending: &mut std::collections::VecDeque<Step>,
+    ) {
+        match output {
+            failover::Output::Send(message) => {
+                pending.push_back(Step::Membership(Input::SendCluster(message)));
+            }
+            failover::Output::Run {
+                group,
+                resource,
+                action,
+            } => {
+                if let Some(target) = self.agents.resource(group, resource) {
+                    tracing::info!(resource = %target.token, "running {action} ({})", target.runner);
+                }
+                self.agents.run(group, resource, action);
+            }
+            failover::Output::Event(event) => {
+                let subject = event.group().or(event.node()).map(str::to_string);
+                self.publish(
+                    event.kind(),
+                    subject.as_deref(),
+                    event.to_string(),
+                    event.is_warning(),
+                );
+            }
+            failover::Output::ShutdownComplete => self.released = true,
+        }
+    }
+
+    fn on_operation(&mut self, result: OperationResult) {
+        let token = self
+            .agents
+            .resource(result.group, result.resource)
+            .map_or("?", |r| r.token.as_str())
+            .to_string();
+        let ok = matches!(result.outcome.status, vigil_plugin_api::OcfStatus::Success)
+            || (result.action == vigil_plugin_api::AgentAction::Monitor
+                && result.outcome.status == vigil_plugin_api::OcfStatus::NotRunning);
+        if ok {
+            tracing::info!(resource = %token, "{} finished in {:?}: {} {}", result.action, result.elapsed, result.outcome.status, result.outcome.message);
+        } else {
+            tracing::warn!(resource = %token, "{} failed after {:?}: {} {}", result.action, result.elapsed, result.outcome.status, result.outcome.message);
+        }
+        self.process(Step::Failover(failover::Input::OperationDone {
+            group: result.group,
+            resource: result.resource,
+            action: result.action,
+            status: result.outcome.status,
+        }));
+    }
+
+    fn on_request(&mut self, request: CoreRequest) {
+        let command = match &request.request {
+            ApiRequest::Standby { set } => HoldSet::from_word(set).map(failover::Input::Standby),
+            ApiRequest::Takeover { set } => HoldSet::from_word(set).map(failover::Input::Takeover),
+            ApiRequest::Status | ApiRequest::Events => None,
+        };
+        if let Some(input) = command {
+            self.process(Step::Failover(input));
+        }
+        let _ = request.reply.send(self.status_report());
     }
 
     fn send(&mut self, message: &Message) {
@@ -242,9 +433,8 @@ impl Core {
         }
     }
 
-    fn publish(&mut self, event: MembershipEvent) {
-        let text = event.to_string();
-        if event.is_warning() {
+    fn publish(&mut self, kind: &str, subject: Option<&str>, text: String, warning: bool) {
+        if warning {
             tracing::warn!("{text}");
         } else {
             tracing::info!("{text}");
@@ -253,8 +443,8 @@ impl Core {
         let _ = self.events.send(ApiEvent {
             seq: self.event_seq,
             unix_ms: unix_millis(),
-            kind: event.kind().to_string(),
-            node: event.node().map(str::to_string),
+            kind: kind.to_string(),
+            node: subject.map(str::to_string),
             text,
             lost: 0,
         });
@@ -268,6 +458,7 @@ impl Core {
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             membership: self.membership.status(),
+            failover: self.failover.status(),
             drops: self.drops.clone(),
             parameters: self.parameters.clone(),
         }
@@ -280,6 +471,32 @@ impl Core {
         self.api_task.abort();
         let _ = std::fs::remove_file(&self.socket);
     }
+}
+
+/// The signals the daemon reacts to.
+struct Signals {
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+}
+
+/// When [`Core::serve`] returns besides on a signal.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// Only on a signal.
+    Signal,
+    /// When failover has released every local group, or at the deadline.
+    Released(tokio::time::Instant),
+    /// At the deadline.
+    Time(tokio::time::Instant),
+}
+
+/// Why [`Core::serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Released,
+    Limit,
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

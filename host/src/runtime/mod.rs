@@ -15,6 +15,7 @@
 //! carries out its outputs. Nothing here may block the core task: media I/O runs on its own
 //! threads, file writes happen before the loop starts.
 
+mod agents;
 mod core;
 pub mod media;
 pub mod state;
@@ -27,12 +28,13 @@ use thiserror::Error;
 
 use crate::api::{ApiError, ApiServer};
 use crate::config::ClusterConfig;
+use crate::resources::ResolvedResource;
 use crate::wire::auth::AuthKeys;
 
 pub use self::core::Core;
 
 /// What `vigil run` needs beyond the cluster configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DaemonOptions {
     /// The cluster configuration, already validated.
     pub config: ClusterConfig,
@@ -42,6 +44,9 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
     /// The API socket path.
     pub socket: PathBuf,
+    /// Every resource of every group, resolved to its agent: `[group][resource]` in
+    /// configuration order.
+    pub resources: Vec<Vec<ResolvedResource>>,
 }
 
 /// The daemon could not start or failed while running.
