@@ -10,6 +10,7 @@
 // Each test binary uses a different part of this support code.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod heartbeat;
 pub mod netns;
 pub mod vigil_node;

@@ -282,6 +282,57 @@ impl NodeNet {
         netns_exec(&self.namespace, program)
     }
 
+    /// The IPv4 addresses on this node's interface `link` now, as `ip -o -4 addr` lists
+    /// them (the node's own address and any virtual address an agent added).
+    pub fn ipv4_addresses(&self, link: &str) -> Vec<Ipv4Addr> {
+        let output = run_checked(
+            Command::new("ip")
+                .arg("-n")
+                .arg(&self.namespace)
+                .args(["-o", "-4", "addr", "show", "dev", link]),
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut words = text.split_whitespace();
+        let mut addresses = Vec::new();
+        while let Some(word) = words.next() {
+            if word == "inet"
+                && let Some(address) = words
+                    .next()
+                    .and_then(|cidr| cidr.split('/').next())
+                    .and_then(|a| a.parse().ok())
+            {
+                addresses.push(address);
+            }
+        }
+        addresses
+    }
+
+    /// The MAC address of this node's interface `link`.
+    pub fn mac_address(&self, link: &str) -> [u8; 6] {
+        let output = run_checked(
+            Command::new("ip")
+                .arg("-n")
+                .arg(&self.namespace)
+                .args(["-o", "link", "show", "dev", link]),
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut words = text.split_whitespace().skip_while(|w| *w != "link/ether");
+        let mac = words.nth(1).unwrap_or_else(|| {
+            panic!(
+                "no link/ether in the listing of {link} in {}: {text}",
+                self.namespace
+            )
+        });
+        let mut bytes = [0u8; 6];
+        let parts: Vec<&str> = mac.split(':').collect();
+        assert_eq!(parts.len(), 6, "{mac} is no MAC address");
+        for (byte, part) in bytes.iter_mut().zip(parts) {
+            *byte = u8::from_str_radix(part, 16)
+                .unwrap_or_else(|e| panic!("{mac} is no MAC address: {e}"));
+        }
+        bytes
+    }
+
     /// The namespace file other tools can enter.
     pub fn namespace_path(&self) -> PathBuf {
         Path::new("/run/netns").join(&self.namespace)

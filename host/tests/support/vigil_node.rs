@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,15 +43,47 @@ pub struct VigilNode {
     cl_status_link: PathBuf,
     /// The running daemon, if any.
     child: Option<Child>,
+    /// Directories of the node's own that the daemon sees in place of system directories.
+    private_dirs: Vec<PrivateDir>,
+}
+
+/// A directory of a node's own that its daemon, and every agent it runs, sees in place of a
+/// system directory (`/etc/init.d`, `/run/resource-agents`), as if each node were a machine
+/// of its own: bound over it in a private mount namespace, so the machine's directory stays
+/// untouched and parallel nodes do not share files there.
+#[derive(Debug, Clone)]
+pub struct PrivateDir {
+    /// The node's directory; created when missing.
+    pub source: PathBuf,
+    /// The system directory it replaces; created when missing (empty), as the package that
+    /// owns it would.
+    pub target: PathBuf,
 }
 
 impl VigilNode {
     /// Writes the node's configuration for `config` and starts the daemon.
     pub fn start(net: &NodeNet, name: &str, config: &ClusterConfig) -> VigilNode {
+        VigilNode::start_prepared(net, name, config, &[], |_| {})
+    }
+
+    /// Like [`VigilNode::start`], but `prepare` may change or add files in the node's
+    /// configuration directory (haresources, `resource.d` scripts, OCF instance files; it
+    /// gets that directory) before the daemon first starts, and the daemon sees each of
+    /// `private_dirs` in place of the system directory it names.
+    pub fn start_prepared(
+        net: &NodeNet,
+        name: &str,
+        config: &ClusterConfig,
+        private_dirs: &[PrivateDir],
+        prepare: impl FnOnce(&Path),
+    ) -> VigilNode {
         let dir = net.dir.join("vigil");
         let ha_dir = dir.join("ha.d");
         let state_dir = dir.join("state");
-        for d in [&ha_dir, &state_dir] {
+        for d in [&ha_dir, &state_dir]
+            .into_iter()
+            .chain(private_dirs.iter().map(|p| &p.source))
+        {
             fs::create_dir_all(d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
         }
         write_file(&ha_dir.join("ha.cf"), &config.ha_cf(""), 0o644);
@@ -70,7 +102,9 @@ impl VigilNode {
             stderr_path: dir.join("stderr.log"),
             cl_status_link,
             child: None,
+            private_dirs: private_dirs.to_vec(),
         };
+        prepare(&node.ha_dir);
         node.spawn();
         node
     }
@@ -94,7 +128,7 @@ impl VigilNode {
             .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.stderr_path.display()));
         let stdout = File::create(self.stderr_path.with_file_name("stdout.log"))
             .unwrap_or_else(|e| panic!("cannot create stdout log: {e}"));
-        let mut command = self.net.exec(VIGIL_BIN);
+        let mut command = self.daemon_command();
         command
             .arg("run")
             .arg("--ha-dir")
@@ -131,6 +165,31 @@ impl VigilNode {
                 self.try_status_json()
             },
         );
+    }
+
+    /// The command that becomes the daemon (arguments follow): `vigil` in the node's
+    /// namespace, entered through a private mount namespace with the node's private
+    /// directories bound in place when it has any. `unshare` and `sh` exec their successor,
+    /// so the child's pid is still the daemon's.
+    fn daemon_command(&self) -> Command {
+        if self.private_dirs.is_empty() {
+            return self.net.exec(VIGIL_BIN);
+        }
+        let mut command = self.net.exec("unshare");
+        command.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            r#"while [ "$1" != -- ]; do mkdir -p "$2" && mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#,
+            "sh",
+        ]);
+        for dir in &self.private_dirs {
+            command.arg(&dir.source).arg(&dir.target);
+        }
+        command.arg("--").arg(VIGIL_BIN);
+        command
     }
 
     /// The lab node this daemon runs on.
@@ -208,6 +267,36 @@ impl VigilNode {
         &self.state_dir
     }
 
+    /// The node's Heartbeat-style configuration directory.
+    pub fn ha_dir(&self) -> &Path {
+        &self.ha_dir
+    }
+
+    /// Runs the binary under the name `tool` (`hb_standby`, `hb_takeover`, `cl_status`: it
+    /// answers as the Heartbeat tool of that name) in the node's namespace, finding the
+    /// daemon through `VIGIL_SOCKET`; returns stdout, stderr and the exit code (-1 when a
+    /// signal ended it).
+    pub fn run_tool(&self, tool: &str, args: &[&str]) -> (String, String, i32) {
+        let link = self.cl_status_link.with_file_name(tool);
+        if !link.exists() {
+            std::os::unix::fs::symlink(VIGIL_BIN, &link)
+                .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
+        }
+        let output = self
+            .net
+            .exec(&link)
+            .args(args)
+            .env("VIGIL_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tool} on {}: {e}", self.name));
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            output.status.code().unwrap_or(-1),
+        )
+    }
+
     /// `vigil status --json`, parsed; fails the test when the command fails.
     pub fn status_json(&self) -> serde_json::Value {
         self.try_status_json()
@@ -240,7 +329,9 @@ impl VigilNode {
             .collect()
     }
 
-    fn try_status_json(&self) -> Result<serde_json::Value, String> {
+    /// `vigil status --json`, parsed, or why it could not be had (the daemon is frozen,
+    /// gone, or printed something else): for probes that must not fail the test.
+    pub fn try_status_json(&self) -> Result<serde_json::Value, String> {
         let output = self
             .net
             .exec(VIGIL_BIN)
@@ -271,18 +362,8 @@ impl ClStatus for VigilNode {
     }
 
     fn cl_status(&self, args: &[&str]) -> (String, i32) {
-        let output = self
-            .net
-            .exec(&self.cl_status_link)
-            .args(args)
-            .env("VIGIL_SOCKET", &self.socket)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run cl_status on {}: {e}", self.name));
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            output.status.code().unwrap_or(-1),
-        )
+        let (stdout, _, code) = self.run_tool("cl_status", args);
+        (stdout, code)
     }
 }
 
