@@ -1,7 +1,8 @@
 //! Resolves every configured resource to the agent that runs it and the instance it runs.
 //!
-//! A haresources token (`IPaddr::198.18.0.100/24/eth0`, `198.18.0.100`, `OCF::Dummy::d1`,
-//! `httpd`) becomes one [`ResolvedResource`], by Heartbeat's rules (spec §5.1–5.2): a bare
+//! A configured resource, a haresources token (`IPaddr::198.18.0.100/24/eth0`,
+//! `198.18.0.100`, `OCF::Dummy::d1`, `httpd`) with its operation timeout, becomes one
+//! [`ResolvedResource`], by Heartbeat's rules (spec §5.1–5.2): a bare
 //! address is `IPaddr`; `OCF::type::instance` is an OCF agent with its instance file; a name
 //! that a built-in (or plugin) agent is registered under uses that agent with its positional
 //! arguments; any other name is a `resource.d` script, else an init script. Resolution reads
@@ -20,6 +21,8 @@ use vigil_agents::lsb::{LsbAgent, StatusRule};
 use vigil_agents::ocf;
 use vigil_plugin_api::{Registry, ResourceAgent, ResourceInstance};
 
+use crate::config::{ClusterConfig, ResourceEntry};
+
 /// Where legacy agents live and how they are run.
 #[derive(Debug, Clone)]
 pub struct ResolveContext {
@@ -29,19 +32,19 @@ pub struct ResolveContext {
     pub init_dir: PathBuf,
     /// `HA_RSCTMP` for OCF agents.
     pub rsc_tmp: PathBuf,
-    /// How long any operation may take.
-    pub timeout: Duration,
+    /// How long an operation may take when its resource sets no timeout.
+    pub default_timeout: Duration,
 }
 
 impl ResolveContext {
     /// The usual places (`/etc/init.d`, `/run/resource-agents`) for a node named `node` with
     /// its Heartbeat files in `ha_dir`.
-    pub fn new(ha_dir: &Path, node: &str, timeout: Duration) -> Self {
+    pub fn new(ha_dir: &Path, node: &str, default_timeout: Duration) -> Self {
         Self {
             heartbeat: HeartbeatEnvironment::new(ha_dir, node),
             init_dir: PathBuf::from(heartbeat_script::DEFAULT_INIT_DIR),
             rsc_tmp: PathBuf::from(ocf::DEFAULT_RSC_TMP),
-            timeout,
+            default_timeout,
         }
     }
 }
@@ -81,15 +84,17 @@ pub struct ResolveError {
     pub reason: String,
 }
 
-/// How long an agent operation may run unless configured otherwise. Heartbeat 3.0.6 had no
-/// limit at all; a minute keeps a hung script from holding a group forever while leaving slow
-/// services (databases, filesystems with a journal to replay) room to start.
+/// How long an agent operation may run unless its resource sets a `timeout` (haresources
+/// cannot). Heartbeat 3.0.6 had no limit at all; a minute keeps a hung script from holding a
+/// group forever while leaving slow services (databases, filesystems with a journal to
+/// replay) room to start.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Resolves every resource of every group of `config` for the node `node`: `[group][resource]`
-/// in configuration order. Scripts are looked for in `ha_dir` (default `/etc/ha.d`).
+/// in configuration order, each instance with its resource's timeout (or
+/// [`DEFAULT_OPERATION_TIMEOUT`]). Scripts are looked for in `ha_dir` (default `/etc/ha.d`).
 pub fn resolve_groups(
-    config: &crate::config::ClusterConfig,
+    config: &ClusterConfig,
     node: &str,
     ha_dir: Option<&Path>,
     registry: &Registry,
@@ -103,19 +108,22 @@ pub fn resolve_groups(
             group
                 .resources
                 .iter()
-                .map(|token| resolve(token, &group.origin, registry, &context))
+                .map(|resource| resolve(resource, &group.origin, registry, &context))
                 .collect()
         })
         .collect()
 }
 
-/// Resolves one haresources token.
+/// Resolves one configured resource: its token names the agent and instance, its timeout
+/// bounds every operation of the instance (monitors included).
 pub fn resolve(
-    token: &str,
+    resource: &ResourceEntry,
     origin: &str,
     registry: &Registry,
     context: &ResolveContext,
 ) -> Result<ResolvedResource, ResolveError> {
+    let token = resource.token.as_str();
+    let timeout = resource.timeout.unwrap_or(context.default_timeout);
     let fail = |reason: String| ResolveError {
         origin: origin.to_string(),
         token: token.to_string(),
@@ -138,9 +146,8 @@ pub fn resolve(
     }
 
     if name == "OCF" {
-        let resolved =
-            ocf::from_haresources(&args, &context.heartbeat, &context.rsc_tmp, context.timeout)
-                .map_err(|e| fail(e.to_string()))?;
+        let resolved = ocf::from_haresources(&args, &context.heartbeat, &context.rsc_tmp, timeout)
+            .map_err(|e| fail(e.to_string()))?;
         return Ok(ResolvedResource {
             token: token.to_string(),
             runner: format!("OCF agent {}", resolved.agent.script().display()),
@@ -158,7 +165,7 @@ pub fn resolve(
             instance: ResourceInstance {
                 name: instance_name(token),
                 params,
-                timeout: context.timeout,
+                timeout,
             },
         });
     }
@@ -187,7 +194,7 @@ pub fn resolve(
         instance: ResourceInstance {
             name: instance_name(token),
             params,
-            timeout: context.timeout,
+            timeout,
         },
     })
 }
@@ -244,7 +251,13 @@ mod tests {
         let mut context = ResolveContext::new(&dir, "hb1", Duration::from_secs(20));
         context.init_dir = dir.join("init.d");
         let registry = crate::registry::builtin();
-        let err = resolve("nosuchagent::x", "haresources:2", &registry, &context).unwrap_err();
+        let err = resolve(
+            &ResourceEntry::plain("nosuchagent::x"),
+            "haresources:2",
+            &registry,
+            &context,
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("haresources:2: resource `nosuchagent::x`: "),
@@ -255,10 +268,42 @@ mod tests {
     }
 
     #[test]
+    fn each_instance_gets_its_resources_timeout_or_the_default() {
+        let registry = crate::registry::builtin();
+        let config = crate::config::parse_yaml(
+            "nodes: [hb1]\nmedia: [{bcast: eth0}]\nauth: {method: crc}\nresource_groups:\n  \
+             - node: hb1\n    resources:\n      - Dummy::a\n      - {token: Dummy::b, \
+             timeout: 20s, monitor: {interval: 5s}}\n",
+            Path::new("cluster.yaml"),
+            &registry,
+        )
+        .unwrap();
+        let groups =
+            resolve_groups(&config, "hb1", Some(Path::new("/nonexistent")), &registry).unwrap();
+        let timeouts: Vec<(&str, Duration)> = groups[0]
+            .iter()
+            .map(|r| (r.token.as_str(), r.instance.timeout))
+            .collect();
+        assert_eq!(
+            timeouts,
+            [
+                ("Dummy::a", DEFAULT_OPERATION_TIMEOUT),
+                ("Dummy::b", Duration::from_secs(20))
+            ]
+        );
+    }
+
+    #[test]
     fn an_empty_part_is_refused() {
         let context = ResolveContext::new(Path::new("/nonexistent"), "hb1", Duration::from_secs(1));
         let registry = crate::registry::builtin();
-        let err = resolve("IPaddr::::x", "haresources:1", &registry, &context).unwrap_err();
+        let err = resolve(
+            &ResourceEntry::plain("IPaddr::::x"),
+            "haresources:1",
+            &registry,
+            &context,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no empty part"), "{err}");
     }
 }

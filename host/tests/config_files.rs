@@ -1,7 +1,7 @@
 //! Configuration files read from disk: Heartbeat directories and YAML files through
 //! `load_ha_dir`/`load_yaml` with the built-in media, the permission rule on files holding
-//! keys, the conversion to YAML and back, the local node's name, and every bad fixture's
-//! message (file, line and what was expected).
+//! keys, the conversion to YAML and back, the local node's name, resource groups' orders and
+//! per-resource settings, and every bad fixture's message (file, line and what was expected).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vigil::config::{self, AutoFailback, ClusterConfig, ConfigSource, GenerationMethod, MsgFormat};
+use vigil::config::{
+    self, AutoFailback, ClusterConfig, ConfigSource, GenerationMethod, MonitorSetting, MsgFormat,
+    ResourceEntry,
+};
 use vigil::wire::auth::AuthMethod;
 
 /// A scratch directory under the system's temp directory, removed on drop.
@@ -148,9 +151,14 @@ fn captured_heartbeat_clusters_load_with_their_timings() {
         assert_eq!(config.auth.outbound().name(), method);
         assert_eq!(config.resource_groups.len(), 1);
         assert_eq!(config.resource_groups[0].node, "hb1");
+        // haresources has no syntax for an order, a timeout or a monitor: defaults only.
+        assert!(config.resource_groups[0].order.is_empty());
         assert_eq!(
             config.resource_groups[0].resources,
-            ["IPaddr::198.18.0.100/24/eth0", "hbdemo"]
+            [
+                ResourceEntry::plain("IPaddr::198.18.0.100/24/eth0"),
+                ResourceEntry::plain("hbdemo")
+            ]
         );
         assert_eq!(
             config.resource_groups[0].origin,
@@ -361,6 +369,30 @@ fn bad_yaml_files_are_refused_naming_line_column_and_expectation() {
             "two-media-in-one-entry.yaml",
             ":3:5: media[0]: one medium per list entry (expected `- kind: arguments`)",
         ),
+        (
+            "order-preferred-not-first.yaml",
+            ":7:13: the order of group `httpd` starts with `hb2`, not with its preferred node \
+             `hb1` (expected [hb1, …])",
+        ),
+        (
+            "resource-timeout.yaml",
+            ":9:18: timeout `2h` is not valid (expected a time from 1s to 3600s: a number in \
+             seconds, or followed by ms or us)",
+        ),
+        (
+            "monitor-interval-zero.yaml",
+            ":9:30: monitor interval `0ms` is not valid (expected a time above zero and at most \
+             86400s",
+        ),
+        (
+            "monitor-restarts.yaml",
+            ":9:44: monitor restarts `1000` is not valid (expected a whole number from 0 to 100)",
+        ),
+        (
+            "monitor-unknown-field.yaml",
+            ":11:11: resource_groups[0].resources[0].monitor: unknown field `on_fail`, expected \
+             `interval` or `restarts`",
+        ),
     ];
     for (fixture, expected) in cases {
         let dir = Scratch::new("bad-yaml");
@@ -400,7 +432,10 @@ fn cluster_yaml_reads_as_an_operator_writes_it() {
     assert_eq!(config.state_dir, Path::new("/var/lib/vigil"));
     assert_eq!(
         config.resource_groups[0].resources,
-        ["IPaddr::198.18.0.100/24/eth0", "hbdemo"]
+        [
+            ResourceEntry::plain("IPaddr::198.18.0.100/24/eth0"),
+            ResourceEntry::plain("hbdemo")
+        ]
     );
     assert_eq!(
         config.resource_groups[0].origin,
@@ -409,6 +444,45 @@ fn cluster_yaml_reads_as_an_operator_writes_it() {
     assert_eq!(config.parameter("keepalive").as_deref(), Some("200ms"));
     assert_eq!(config.parameter("initdead").as_deref(), Some("2"));
     assert!(config.ignored_directives.is_empty());
+}
+
+#[test]
+fn group_orders_and_resource_settings_read_as_written() {
+    let dir = Scratch::new("yaml-monitored");
+    let path = dir.fixture("monitored.yaml", "monitored.yaml", 0o600);
+    let config = load_yaml_file(&path).unwrap_or_else(|err| panic!("{err}"));
+    let [web, db] = config.resource_groups.as_slice() else {
+        panic!("two groups expected: {:?}", config.resource_groups);
+    };
+    assert_eq!(web.key(), "IPaddr::198.18.0.100/24/eth0");
+    assert_eq!(web.order, ["alpha", "charlie", "bravo"]);
+    assert_eq!(
+        web.resources,
+        [
+            ResourceEntry::plain("IPaddr::198.18.0.100/24/eth0"),
+            ResourceEntry {
+                token: "Dummy::web".to_string(),
+                timeout: Some(Duration::from_secs(20)),
+                monitor: Some(MonitorSetting {
+                    interval: Duration::from_secs(2),
+                    restarts: 2,
+                }),
+            },
+        ]
+    );
+    assert_eq!(web.origin, format!("{}:10:5", path.display()));
+    assert!(db.order.is_empty());
+    assert_eq!(
+        db.resources,
+        [ResourceEntry {
+            token: "Dummy::db".to_string(),
+            timeout: Some(Duration::from_secs(90)),
+            monitor: Some(MonitorSetting {
+                interval: ms(500),
+                restarts: 0,
+            }),
+        }]
+    );
 }
 
 #[test]
@@ -457,7 +531,7 @@ fn heartbeat_directories_convert_to_yaml_and_back_unchanged() {
 
 #[test]
 fn yaml_files_convert_to_yaml_and_back_unchanged() {
-    for fixture in ["cluster.yaml", "slots.yaml"] {
+    for fixture in ["cluster.yaml", "slots.yaml", "monitored.yaml"] {
         let dir = Scratch::new("yaml-round-trip");
         let path = dir.fixture(fixture, fixture, 0o600);
         let first = load_yaml_file(&path).unwrap_or_else(|err| panic!("{fixture}: {err}"));

@@ -148,13 +148,17 @@ impl Drop for Cluster {
 impl Node {
     /// Whether this node's Dummy instance for `token` is running (its state file exists).
     fn runs(&self, token: &str) -> bool {
+        self.dummy_state_file(token).exists()
+    }
+
+    /// The state file of this node's Dummy instance for `token`.
+    fn dummy_state_file(&self, token: &str) -> PathBuf {
         let instance = token.replace("::", "_");
         self.socket
             .parent()
             .unwrap()
             .join("dummy")
             .join(format!("{instance}.state"))
-            .exists()
     }
 
     fn status(&self) -> Option<StatusReport> {
@@ -584,4 +588,38 @@ fn standby_and_takeover_move_the_groups() {
         c.node("alpha").runs("Dummy::web") && c.node("alpha").runs("Dummy::db")
     });
     assert!(!cluster.node("bravo").runs("Dummy::db") && !cluster.node("bravo").runs("Dummy::web"));
+}
+
+#[test]
+fn a_failed_monitor_restarts_in_place_then_moves_the_group() {
+    let watched = "resource_groups:\n  - node: alpha\n    order: [alpha, bravo]\n    resources:\n      - token: \"Dummy::web\"\n        timeout: 5s\n        monitor: { interval: 200ms, restarts: 1 }\n";
+    let cluster = Cluster::start_with(&["alpha", "bravo"], watched);
+    wait_until(&cluster, "web on alpha", |c| {
+        c.node("alpha").runs("Dummy::web")
+    });
+    let state = cluster.node("alpha").dummy_state_file("Dummy::web");
+
+    // The service dies behind vigil's back: the monitor notices and restarts it in place.
+    fs::remove_file(&state).unwrap();
+    wait_until(&cluster, "web restarted on alpha", |c| {
+        c.node("alpha").runs("Dummy::web")
+    });
+    assert!(
+        !cluster.node("bravo").runs("Dummy::web"),
+        "the first failure moved the group instead of restarting it"
+    );
+    assert!(
+        cluster
+            .node("alpha")
+            .log_text()
+            .contains("restarting it in place"),
+        "{}",
+        cluster.node("alpha").log_text()
+    );
+
+    // Its one restart is used up: the next failure moves the group to bravo.
+    fs::remove_file(&state).unwrap();
+    wait_until(&cluster, "web moved to bravo", |c| {
+        c.node("bravo").runs("Dummy::web") && !c.node("alpha").runs("Dummy::web")
+    });
 }

@@ -173,10 +173,11 @@ pub enum ConfigError {
         #[source]
         source: AuthKeysError,
     },
-    /// A haresources line is malformed.
+    /// A resource group is malformed: a haresources line, or a YAML group's resources or
+    /// order.
     #[error("{origin}: {message}")]
     Resources {
-        /// Where the line is.
+        /// Where the line or value is.
         origin: String,
         /// What is wrong and what was expected.
         message: String,

@@ -3,9 +3,13 @@
 //! Owns the line rules (comments, `\` continuation, the preferred node) and keeps resource
 //! tokens exactly as written: what `IPaddr::…` or `Filesystem::…` means is the resource
 //! layer's business, not this module's. Reads no file.
+//!
+//! haresources has no syntax for a group's failover order or a resource's timeout and
+//! monitoring, so its groups keep the defaults: the default order, the default operation
+//! timeout and no monitoring. Only the YAML file can set them.
 
 use super::error::ConfigError;
-use super::model::ResourceGroupConfig;
+use super::model::{ResourceEntry, ResourceGroupConfig};
 
 /// Reads the text of a haresources named `file` (used in messages as `file:line`, the line
 /// where a group starts). Every group's node must be one of `nodes` (lower-cased).
@@ -31,15 +35,9 @@ pub(crate) fn parse(
         }
         let origin = format!("{file}:{start}");
         if let Some(group) = parse_group(&logical, origin, nodes)? {
-            if let Some(first) = groups
-                .iter()
-                .find(|g| g.resources.first() == group.resources.first())
-            {
+            if let Some(first) = groups.iter().find(|g| g.key() == group.key()) {
                 return Err(ConfigError::Duplicate {
-                    what: format!(
-                        "resource group `{}`",
-                        group.resources.first().map_or("", String::as_str)
-                    ),
+                    what: format!("resource group `{}`", group.key()),
                     origin: group.origin,
                     first: first.origin.clone(),
                 });
@@ -74,7 +72,7 @@ fn parse_group(
             nodes: nodes.join(", "),
         });
     }
-    let resources: Vec<String> = words.map(str::to_string).collect();
+    let resources: Vec<ResourceEntry> = words.map(ResourceEntry::plain).collect();
     if resources.is_empty() {
         return Err(ConfigError::Resources {
             origin,
@@ -85,6 +83,7 @@ fn parse_group(
     }
     Ok(Some(ResourceGroupConfig {
         node,
+        order: Vec::new(),
         resources,
         origin,
     }))
@@ -114,18 +113,20 @@ mod tests {
             [
                 ResourceGroupConfig {
                     node: "alpha".to_string(),
+                    order: Vec::new(),
                     resources: vec![
-                        "192.168.1.10".to_string(),
-                        "Filesystem::/dev/sda1::/data::ext3".to_string(),
-                        "httpd".to_string(),
+                        ResourceEntry::plain("192.168.1.10"),
+                        ResourceEntry::plain("Filesystem::/dev/sda1::/data::ext3"),
+                        ResourceEntry::plain("httpd"),
                     ],
                     origin: "haresources:2".to_string(),
                 },
                 ResourceGroupConfig {
                     node: "beta".to_string(),
+                    order: Vec::new(),
                     resources: vec![
-                        "IPaddr::192.168.1.11/24/eth0/192.168.1.255".to_string(),
-                        "mysql".to_string(),
+                        ResourceEntry::plain("IPaddr::192.168.1.11/24/eth0/192.168.1.255"),
+                        ResourceEntry::plain("mysql"),
                     ],
                     origin: "haresources:4".to_string(),
                 },
@@ -141,7 +142,12 @@ mod tests {
             &nodes(),
         )
         .expect("valid haresources");
-        assert_eq!(groups[0].resources, ["IPaddr::10.0.0.1", "httpd", "mysql"]);
+        let tokens: Vec<&str> = groups[0]
+            .resources
+            .iter()
+            .map(|r| r.token.as_str())
+            .collect();
+        assert_eq!(tokens, ["IPaddr::10.0.0.1", "httpd", "mysql"]);
         assert_eq!(groups[0].origin, "haresources:1");
         assert_eq!(groups[1].origin, "haresources:4");
     }

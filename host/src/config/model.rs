@@ -159,16 +159,82 @@ impl GenerationMethod {
     }
 }
 
-/// One resource group of haresources (spec §5.1): its preferred node and its resources.
+/// One resource group (spec §5.1): its preferred node, the nodes that may run it and its
+/// resources. haresources gives only the node and the tokens; the rest is vigil's YAML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceGroupConfig {
     /// The node that owns the group when it is up (lower-cased; one of the nodes).
     pub node: String,
-    /// The resource tokens exactly as written, in start order (`IPaddr::198.18.0.100/24/eth0`,
-    /// `httpd`). The first one is the group's key.
-    pub resources: Vec<String>,
+    /// The nodes that may run the group, in order of preference, the preferred node first
+    /// (lower-cased, each a configured node, no repeats). Empty means the default order:
+    /// the preferred node, then the other nodes in configuration order after it, wrapping
+    /// around.
+    pub order: Vec<String>,
+    /// The resources in start order. The first one's token is the group's key.
+    pub resources: Vec<ResourceEntry>,
     /// Where the group is defined (`/etc/ha.d/haresources:3`), for messages.
     pub origin: String,
+}
+
+impl ResourceGroupConfig {
+    /// The group's key: its first resource token, which Heartbeat uses to name the group on
+    /// the wire (`ip-request`, `rsc_hold`) and which must be unique. Every front end refuses
+    /// a group without resources, so the empty key of an empty group never reaches a peer.
+    pub fn key(&self) -> &str {
+        self.resources.first().map_or("", |r| r.token.as_str())
+    }
+}
+
+/// One resource of a group with the settings that say how it is run and watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceEntry {
+    /// The resource token exactly as written (`IPaddr::198.18.0.100/24/eth0`, `httpd`); the
+    /// resource layer decides which agent it names.
+    pub token: String,
+    /// How long each agent operation (start, stop, monitor) may run; `None` means the
+    /// runtime's default. Between 1 s and 1 h when set.
+    pub timeout: Option<Duration>,
+    /// Periodic monitoring while the group runs here; `None` means none, as in Heartbeat.
+    pub monitor: Option<MonitorSetting>,
+}
+
+impl ResourceEntry {
+    /// The shortest operation timeout that may be configured: less would fail a healthy
+    /// agent whose process merely took a moment to be scheduled.
+    pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+    /// The longest operation timeout that may be configured: a group must not wait longer
+    /// than this for a hung agent before it can move.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+    /// A resource with every setting at its default: what a haresources token means.
+    pub fn plain(token: impl Into<String>) -> Self {
+        Self {
+            token: token.into(),
+            timeout: None,
+            monitor: None,
+        }
+    }
+}
+
+/// How a running resource is watched and what a failed monitor does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorSetting {
+    /// Time from the end of one monitor to the start of the next; above zero.
+    pub interval: Duration,
+    /// How many failed monitors are answered by restarting the resource in place (it and
+    /// the resources after it), counted since the group was acquired; the next failure
+    /// moves the group to the next node of its order. At most [`MonitorSetting::MAX_RESTARTS`].
+    pub restarts: u32,
+}
+
+impl MonitorSetting {
+    /// The most restarts in place that may be configured: beyond that a resource that keeps
+    /// failing should move, not flap on one node.
+    pub const MAX_RESTARTS: u32 = 100;
+    /// The longest monitor interval that may be configured: a resource checked less often
+    /// than daily is not watched in any useful sense, and a typo such as `36000000` (ten
+    /// thousand hours, in seconds) should be refused, not obeyed.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 }
 
 /// A whole cluster configuration: what the daemon, `vigil config` and `cl_status` need,

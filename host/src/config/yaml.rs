@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -25,7 +27,8 @@ use super::draft::ClusterDraft;
 use super::error::ConfigError;
 use super::model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
-    DEFAULT_UDP_PORT, GenerationMethod, MsgFormat, ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
+    DEFAULT_UDP_PORT, GenerationMethod, MonitorSetting, MsgFormat, ResourceEntry,
+    ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
 };
 use super::values::{format_duration, parse_bool, parse_time, parse_uint};
 
@@ -76,7 +79,8 @@ struct ClusterFile {
     /// The local client socket (default /run/vigil/vigil.sock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_socket: Option<String>,
-    /// The haresources groups.
+    /// The resource groups: haresources' lines, with vigil's failover order and
+    /// per-resource settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     resource_groups: Vec<GroupEntry>,
 }
@@ -114,14 +118,96 @@ struct SlotEntry {
     key: Option<String>,
 }
 
-/// One resource group: the haresources line `node resource…`.
+/// One resource group: the haresources line `node resource…`, plus the nodes that may run
+/// it.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a resource group such as `{ node: alpha, resources: [\"Dummy::web\"] }`"
+)]
 struct GroupEntry {
     /// The preferred node.
     node: String,
-    /// The resource tokens as haresources writes them, in start order.
-    resources: Vec<String>,
+    /// The nodes that may run the group, preferred first; absent means the default order.
+    /// An `Option` so that an empty list is refused rather than read as "the default".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order: Option<Vec<String>>,
+    /// The resources in start order.
+    resources: Vec<ResourceItem>,
+}
+
+/// One entry of a group's `resources`: a plain haresources token (every setting at its
+/// default), or a mapping with the token and its settings.
+#[derive(Debug)]
+enum ResourceItem {
+    /// `"IPaddr::198.18.0.100/24/eth0"`: the haresources form.
+    Token(String),
+    /// `{ token: …, timeout: …, monitor: … }`.
+    Detailed(ResourceMapping),
+}
+
+/// The mapping form of a resource.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceMapping {
+    /// The haresources token.
+    token: String,
+    /// The timeout of every operation, in ha.cf's time syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<Scalar>,
+    /// Periodic monitoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    monitor: Option<MonitorEntry>,
+}
+
+/// A resource's `monitor` mapping.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a monitor such as `{ interval: 10s, restarts: 2 }`"
+)]
+struct MonitorEntry {
+    /// Time between monitors, in ha.cf's time syntax.
+    interval: Scalar,
+    /// Restarts in place before the group moves (default 0: the first failure moves it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restarts: Option<Scalar>,
+}
+
+/// What a resource entry must look like, for messages.
+const RESOURCE_ITEM_SYNTAX: &str = "a resource token such as \"IPaddr::198.18.0.100/24/eth0\" \
+     (in quotes if YAML would read it as a number), or a mapping with `token` and optionally \
+     `timeout` and `monitor`";
+
+impl<'de> Deserialize<'de> for ResourceItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = ResourceItem;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(RESOURCE_ITEM_SYNTAX)
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ResourceItem, E> {
+                Ok(ResourceItem::Token(value.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ResourceItem, A::Error> {
+                ResourceMapping::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ResourceItem::Detailed)
+            }
+        }
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}
+
+impl Serialize for ResourceItem {
+    /// A resource with default settings is written as the plain token, as haresources has
+    /// it.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ResourceItem::Token(token) => serializer.serialize_str(token),
+            ResourceItem::Detailed(mapping) => mapping.serialize(serializer),
+        }
+    }
 }
 
 /// One medium: a one-entry mapping `kind: arguments`, the ha.cf line with a colon.
@@ -500,7 +586,8 @@ fn auth_keys(entry: &AuthEntry, yaml: &YamlText<'_>) -> Result<AuthKeys, ConfigE
     AuthKeys::new(outbound, slots).map_err(|source| ConfigError::AuthKeys { origin, source })
 }
 
-/// The `resource_groups` entries with the same rules as haresources.
+/// The `resource_groups` entries with the same rules as haresources, plus the rules of
+/// vigil's own settings (order, timeout, monitor).
 fn resource_groups(
     entries: &[GroupEntry],
     nodes: &[String],
@@ -508,45 +595,51 @@ fn resource_groups(
 ) -> Result<Vec<ResourceGroupConfig>, ConfigError> {
     let mut groups: Vec<ResourceGroupConfig> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let at = |field: &'static str| {
-            yaml.origin(&[
-                Step::Key("resource_groups"),
-                Step::Index(index),
-                Step::Key(field),
-            ])
+        let at = |rest: &[Step<'_>]| {
+            let mut path = vec![Step::Key("resource_groups"), Step::Index(index)];
+            path.extend_from_slice(rest);
+            yaml.origin(&path)
         };
         let node = entry.node.to_ascii_lowercase();
         if !nodes.contains(&node) {
             return Err(ConfigError::UnknownNode {
-                origin: at("node"),
+                origin: at(&[Step::Key("node")]),
                 node,
                 nodes: nodes.join(", "),
             });
         }
-        let Some(key) = entry.resources.first() else {
+        if entry.resources.is_empty() {
             return Err(ConfigError::Resources {
-                origin: at("resources"),
+                origin: at(&[Step::Key("resources")]),
                 message: format!(
                     "the group of node `{node}` has no resources (expected a list such as \
                      [\"IPaddr::198.18.0.100/24/eth0\", \"httpd\"])"
                 ),
             });
-        };
-        if let Some(bad) = entry
+        }
+        let resources = entry
             .resources
             .iter()
-            .find(|r| r.is_empty() || r.contains(char::is_whitespace))
-        {
-            return Err(ConfigError::Resources {
-                origin: at("resources"),
-                message: format!(
-                    "resource `{bad}` is not one haresources token (expected no spaces: write \
-                     `Script::arg1::arg2`)"
-                ),
-            });
-        }
-        let origin = yaml.origin(&[Step::Key("resource_groups"), Step::Index(index)]);
-        if let Some(first) = groups.iter().find(|g| g.resources.first() == Some(key)) {
+            .enumerate()
+            .map(|(position, item)| {
+                resource_entry(item, &|rest: &[Step<'_>]| {
+                    let mut path = vec![Step::Key("resources"), Step::Index(position)];
+                    path.extend_from_slice(rest);
+                    at(&path)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = resources.first().map_or("", |r| r.token.as_str());
+        let order = match &entry.order {
+            Some(names) => group_order(names, &node, key, nodes, &|rest: &[Step<'_>]| {
+                let mut path = vec![Step::Key("order")];
+                path.extend_from_slice(rest);
+                at(&path)
+            })?,
+            None => Vec::new(),
+        };
+        let origin = at(&[]);
+        if let Some(first) = groups.iter().find(|g| g.key() == key) {
             return Err(ConfigError::Duplicate {
                 origin,
                 what: format!("resource group `{key}`"),
@@ -555,11 +648,153 @@ fn resource_groups(
         }
         groups.push(ResourceGroupConfig {
             node,
-            resources: entry.resources.clone(),
+            order,
+            resources,
             origin,
         });
     }
     Ok(groups)
+}
+
+/// One entry of `resources` with its settings checked; `at` gives the position of a value
+/// inside the entry (`&[]` for the entry itself).
+fn resource_entry(
+    item: &ResourceItem,
+    at: &dyn Fn(&[Step<'_>]) -> String,
+) -> Result<ResourceEntry, ConfigError> {
+    let (token, token_at): (&str, &[Step<'_>]) = match item {
+        ResourceItem::Token(token) => (token, &[]),
+        ResourceItem::Detailed(mapping) => (&mapping.token, &[Step::Key("token")]),
+    };
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(ConfigError::Resources {
+            origin: at(token_at),
+            message: format!(
+                "resource `{token}` is not one haresources token (expected no spaces: write \
+                 `Script::arg1::arg2`)"
+            ),
+        });
+    }
+    let ResourceItem::Detailed(mapping) = item else {
+        return Ok(ResourceEntry::plain(token));
+    };
+    let timeout = match &mapping.timeout {
+        Some(value) => Some(bounded_time(
+            value,
+            "timeout",
+            ResourceEntry::MIN_TIMEOUT..=ResourceEntry::MAX_TIMEOUT,
+            &format!(
+                "a time from {} to {}",
+                format_duration(ResourceEntry::MIN_TIMEOUT),
+                format_duration(ResourceEntry::MAX_TIMEOUT)
+            ),
+            || at(&[Step::Key("timeout")]),
+        )?),
+        None => None,
+    };
+    let monitor = match &mapping.monitor {
+        Some(monitor) => {
+            // Times are whole milliseconds, so "above zero" is "at least 1 ms".
+            let interval = bounded_time(
+                &monitor.interval,
+                "monitor interval",
+                Duration::from_millis(1)..=MonitorSetting::MAX_INTERVAL,
+                &format!(
+                    "a time above zero and at most {}",
+                    format_duration(MonitorSetting::MAX_INTERVAL)
+                ),
+                || at(&[Step::Key("monitor"), Step::Key("interval")]),
+            )?;
+            let restarts = match &monitor.restarts {
+                Some(value) => parse_uint(&value.0, 0, u64::from(MonitorSetting::MAX_RESTARTS))
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| ConfigError::BadValue {
+                        origin: at(&[Step::Key("monitor"), Step::Key("restarts")]),
+                        directive: "monitor restarts".to_string(),
+                        value: value.0.clone(),
+                        expected: format!(
+                            "a whole number from 0 to {}",
+                            MonitorSetting::MAX_RESTARTS
+                        ),
+                    })?,
+                None => 0,
+            };
+            Some(MonitorSetting { interval, restarts })
+        }
+        None => None,
+    };
+    Ok(ResourceEntry {
+        token: token.to_string(),
+        timeout,
+        monitor,
+    })
+}
+
+/// A time setting in ha.cf's syntax (whole milliseconds) within `range`; `expected` says
+/// what the range is, `origin` is only computed for a message.
+fn bounded_time(
+    value: &Scalar,
+    name: &str,
+    range: RangeInclusive<Duration>,
+    expected: &str,
+    origin: impl Fn() -> String,
+) -> Result<Duration, ConfigError> {
+    parse_time(&value.0)
+        .filter(|duration| range.contains(duration))
+        .ok_or_else(|| ConfigError::BadValue {
+            origin: origin(),
+            directive: name.to_string(),
+            value: value.0.clone(),
+            expected: format!("{expected}: a number in seconds, or followed by ms or us"),
+        })
+}
+
+/// A group's `order`: configured nodes, each once, the preferred node `node` first. `at`
+/// gives the position of an entry (`&[]` for the list).
+fn group_order(
+    names: &[String],
+    node: &str,
+    key: &str,
+    nodes: &[String],
+    at: &dyn Fn(&[Step<'_>]) -> String,
+) -> Result<Vec<String>, ConfigError> {
+    let mut order: Vec<String> = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let name = name.to_ascii_lowercase();
+        if !nodes.contains(&name) {
+            return Err(ConfigError::UnknownNode {
+                origin: at(&[Step::Index(index)]),
+                node: name,
+                nodes: nodes.join(", "),
+            });
+        }
+        if let Some(first) = order.iter().position(|n| *n == name) {
+            return Err(ConfigError::Duplicate {
+                origin: at(&[Step::Index(index)]),
+                what: format!("node `{name}` in the order of group `{key}`"),
+                first: at(&[Step::Index(first)]),
+            });
+        }
+        order.push(name);
+    }
+    match order.first() {
+        None => Err(ConfigError::Resources {
+            origin: at(&[]),
+            message: format!(
+                "the order of group `{key}` is empty (expected the nodes that may run it, \
+                 its preferred node first, such as [{node}, …]; leave `order` out for the \
+                 default order)"
+            ),
+        }),
+        Some(first) if first != node => Err(ConfigError::Resources {
+            origin: at(&[Step::Index(0)]),
+            message: format!(
+                "the order of group `{key}` starts with `{first}`, not with its preferred \
+                 node `{node}` (expected [{node}, …])"
+            ),
+        }),
+        Some(_) => Ok(order),
+    }
 }
 
 /// The YAML equivalent of `config`: what `vigil config convert` prints. Settings keep the
@@ -668,14 +903,7 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
         ),
         state_dir: path_setting(&config.state_dir, VIGIL_STATE_DIR),
         api_socket: path_setting(&config.api_socket, DEFAULT_API_SOCKET),
-        resource_groups: config
-            .resource_groups
-            .iter()
-            .map(|group| GroupEntry {
-                node: group.node.clone(),
-                resources: group.resources.clone(),
-            })
-            .collect(),
+        resource_groups: config.resource_groups.iter().map(group_entry).collect(),
     };
     let mut out = String::from("# vigil cluster configuration");
     match &config.source {
@@ -732,8 +960,8 @@ fn setting(
 fn time_setting(
     config: &ClusterConfig,
     name: &str,
-    current: std::time::Duration,
-    default: std::time::Duration,
+    current: Duration,
+    default: Duration,
 ) -> Option<Scalar> {
     setting(
         config,
@@ -742,6 +970,38 @@ fn time_setting(
         &format_duration(default),
         |written| parse_time(written) == Some(current),
     )
+}
+
+/// A group as the YAML file writes it: `order` only when one was configured, each resource
+/// as its plain token unless it has settings.
+fn group_entry(group: &ResourceGroupConfig) -> GroupEntry {
+    GroupEntry {
+        node: group.node.clone(),
+        order: (!group.order.is_empty()).then(|| group.order.clone()),
+        resources: group
+            .resources
+            .iter()
+            .map(|resource| match resource {
+                ResourceEntry {
+                    token,
+                    timeout: None,
+                    monitor: None,
+                } => ResourceItem::Token(token.clone()),
+                ResourceEntry {
+                    token,
+                    timeout,
+                    monitor,
+                } => ResourceItem::Detailed(ResourceMapping {
+                    token: token.clone(),
+                    timeout: timeout.map(|t| Scalar(format_duration(t))),
+                    monitor: monitor.map(|m| MonitorEntry {
+                        interval: Scalar(format_duration(m.interval)),
+                        restarts: Some(Scalar(m.restarts.to_string())),
+                    }),
+                }),
+            })
+            .collect(),
+    }
 }
 
 fn path_setting(path: &Path, default: &str) -> Option<String> {
@@ -845,10 +1105,7 @@ mod tests {
         assert_eq!(config.parameter("keepalive").as_deref(), Some("1"));
         assert_eq!(config.udp_port, 694);
         assert_eq!(config.media[0].udp_port, 694);
-        assert_eq!(
-            config.timing.deadtime,
-            std::time::Duration::from_millis(10_500)
-        );
+        assert_eq!(config.timing.deadtime, Duration::from_millis(10_500));
         let yaml = to_yaml(&config);
         assert!(yaml.contains("deadtime: '10.50'\n"), "{yaml}");
         assert!(yaml.contains("keepalive: 1\n"), "{yaml}");
@@ -967,6 +1224,219 @@ mod tests {
         );
         assert_eq!(parse_err(""), "cluster.yaml:1:1: missing field `nodes`");
         assert!(parse_err("nodes: [a\n").starts_with("cluster.yaml:"));
+    }
+
+    /// A file whose one group has the resource entry `resource` (line 8, column 9).
+    fn with_resource(resource: &str) -> String {
+        format!("{BASE}resource_groups:\n  - node: hb1\n    resources:\n      - {resource}\n")
+    }
+
+    /// A file whose one group has the order `order` (line 7, column 12).
+    fn with_order(order: &str) -> String {
+        format!(
+            "{BASE}resource_groups:\n  - node: hb1\n    order: {order}\n    resources: \
+             [Dummy::a]\n"
+        )
+    }
+
+    #[test]
+    fn resources_may_carry_a_timeout_and_a_monitor_next_to_plain_tokens() {
+        let config = parse_ok(&format!(
+            "{BASE}resource_groups:\n  - node: hb1\n    resources:\n      - \
+             \"IPaddr::198.18.0.100/24/eth0\"\n      - token: Dummy::web\n        \
+             timeout: 20s\n        monitor: {{ interval: 1500ms, restarts: 2 }}\n      \
+             - {{ token: Dummy::db, monitor: {{ interval: 3 }} }}\n      \
+             - {{ token: Dummy::log, timeout: 3600 }}\n"
+        ));
+        let group = &config.resource_groups[0];
+        assert_eq!(group.key(), "IPaddr::198.18.0.100/24/eth0");
+        assert!(group.order.is_empty());
+        assert_eq!(
+            group.resources,
+            [
+                ResourceEntry::plain("IPaddr::198.18.0.100/24/eth0"),
+                ResourceEntry {
+                    token: "Dummy::web".to_string(),
+                    timeout: Some(Duration::from_secs(20)),
+                    monitor: Some(MonitorSetting {
+                        interval: Duration::from_millis(1500),
+                        restarts: 2,
+                    }),
+                },
+                ResourceEntry {
+                    token: "Dummy::db".to_string(),
+                    timeout: None,
+                    monitor: Some(MonitorSetting {
+                        interval: Duration::from_secs(3),
+                        restarts: 0,
+                    }),
+                },
+                ResourceEntry {
+                    token: "Dummy::log".to_string(),
+                    timeout: Some(Duration::from_secs(3600)),
+                    monitor: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_resource_setting_names_its_position_and_what_was_expected() {
+        for (resource, expected) in [
+            (
+                "{token: Dummy::b, timeout: 0.5}",
+                "cluster.yaml:8:36: timeout `0.5` is not valid (expected a time from 1s to \
+                 3600s: a number in seconds, or followed by ms or us)",
+            ),
+            (
+                "{token: Dummy::b, timeout: 3601s}",
+                "cluster.yaml:8:36: timeout `3601s` is not valid (expected a time from 1s to \
+                 3600s",
+            ),
+            (
+                "{token: Dummy::b, timeout: soon}",
+                "cluster.yaml:8:36: timeout `soon` is not valid (expected a time from 1s",
+            ),
+            (
+                "{token: Dummy::b, monitor: {interval: 0}}",
+                "cluster.yaml:8:47: monitor interval `0` is not valid (expected a time above \
+                 zero and at most 86400s: a number in seconds, or followed by ms or us)",
+            ),
+            (
+                "{token: Dummy::b, monitor: {interval: 100us}}",
+                "cluster.yaml:8:47: monitor interval `100us` is not valid (expected a time \
+                 above zero",
+            ),
+            (
+                "{token: Dummy::b, monitor: {interval: 2s, restarts: 101}}",
+                "cluster.yaml:8:61: monitor restarts `101` is not valid (expected a whole \
+                 number from 0 to 100)",
+            ),
+            (
+                "{token: Dummy::b, monitor: {interval: 2s, restarts: -1}}",
+                "cluster.yaml:8:61: monitor restarts `-1` is not valid (expected a whole \
+                 number from 0 to 100)",
+            ),
+            (
+                "{token: Dummy::b, monitor: {restarts: 1}}",
+                "cluster.yaml:8:36: resource_groups[0].resources[0].monitor: missing field \
+                 `interval`",
+            ),
+            (
+                "{token: Dummy::b, monitor: 2s}",
+                "cluster.yaml:8:36: resource_groups[0].resources[0].monitor: invalid type: \
+                 string \"2s\", expected a monitor such as `{ interval: 10s, restarts: 2 }`",
+            ),
+            (
+                "{token: Dummy::b, monitor: {interval: 2s, retries: 1}}",
+                "cluster.yaml:8:51: resource_groups[0].resources[0].monitor: unknown field \
+                 `retries`, expected `interval` or `restarts`",
+            ),
+            (
+                "{token: Dummy::b, timout: 5s}",
+                "cluster.yaml:8:27: resource_groups[0].resources[0]: unknown field `timout`, \
+                 expected one of `token`, `timeout`, `monitor`",
+            ),
+            (
+                "{timeout: 5s}",
+                "cluster.yaml:8:9: resource_groups[0].resources[0]: missing field `token`",
+            ),
+            (
+                "{token: \"Dummy::b x\"}",
+                "cluster.yaml:8:17: resource `Dummy::b x` is not one haresources token \
+                 (expected no spaces",
+            ),
+            (
+                "\"Dummy::b x\"",
+                "cluster.yaml:8:9: resource `Dummy::b x` is not one haresources token",
+            ),
+            (
+                "12",
+                "cluster.yaml:8:9: resource_groups[0].resources[0]: invalid type: integer \
+                 `12`, expected a resource token such as \"IPaddr::198.18.0.100/24/eth0\" \
+                 (in quotes if YAML would read it as a number), or a mapping with `token`",
+            ),
+        ] {
+            let err = parse_err(&with_resource(resource));
+            assert!(
+                err.starts_with(expected),
+                "{resource}:\n got: {err}\nwant: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_order_lists_configured_nodes_once_with_the_preferred_first() {
+        let config = parse_ok(&with_order("[HB1, hb2]"));
+        assert_eq!(config.resource_groups[0].order, ["hb1", "hb2"]);
+        let single = parse_ok(&with_order("[hb1]"));
+        assert_eq!(single.resource_groups[0].order, ["hb1"]);
+        for (order, expected) in [
+            (
+                "[hb1, hb3]",
+                "cluster.yaml:7:18: `hb3` is not a configured node (nodes: hb1, hb2)",
+            ),
+            (
+                "[hb1, hb2, HB1]",
+                "cluster.yaml:7:23: node `hb1` in the order of group `Dummy::a` given twice \
+                 (first at cluster.yaml:7:13)",
+            ),
+            (
+                "[hb2, hb1]",
+                "cluster.yaml:7:13: the order of group `Dummy::a` starts with `hb2`, not with \
+                 its preferred node `hb1` (expected [hb1, …])",
+            ),
+            (
+                "[]",
+                "cluster.yaml:7:12: the order of group `Dummy::a` is empty (expected the nodes \
+                 that may run it, its preferred node first, such as [hb1, …]; leave `order` \
+                 out for the default order)",
+            ),
+            (
+                "hb1",
+                "cluster.yaml:7:12: resource_groups[0].order: invalid type: string \"hb1\", \
+                 expected a sequence",
+            ),
+        ] {
+            let err = parse_err(&with_order(order));
+            assert!(
+                err.starts_with(expected),
+                "{order}:\n got: {err}\nwant: {expected}"
+            );
+        }
+        assert!(
+            parse_err(&format!(
+                "{BASE}resource_groups:\n  - {{node: hb1, orders: [hb1], resources: [a]}}\n"
+            ))
+            .starts_with(
+                "cluster.yaml:6:17: resource_groups[0]: unknown field `orders`, expected one of \
+                 `node`, `order`, `resources`"
+            )
+        );
+    }
+
+    #[test]
+    fn orders_and_resource_settings_survive_a_round_trip() {
+        let text = format!(
+            "{BASE}resource_groups:\n  - node: hb2\n    order: [hb2, hb1]\n    resources:\n      \
+             - \"IPaddr::198.18.0.100/24/eth0\"\n      - token: Dummy::web\n        \
+             timeout: 2.5\n        monitor: {{ interval: 200ms, restarts: 1 }}\n      \
+             - {{ token: Dummy::db, monitor: {{ interval: 1 }} }}\n  \
+             - {{ node: hb1, resources: [Dummy::plain] }}\n"
+        );
+        let first = parse_ok(&text);
+        let yaml = to_yaml(&first);
+        assert!(
+            yaml.contains("  - IPaddr::198.18.0.100/24/eth0\n")
+                && yaml.contains("timeout: 2500ms")
+                && yaml.contains("- Dummy::plain\n"),
+            "{yaml}"
+        );
+        let mut again = parse_ok(&yaml);
+        for (group, original) in again.resource_groups.iter_mut().zip(&first.resource_groups) {
+            group.origin.clone_from(&original.origin);
+        }
+        assert_eq!(again.resource_groups, first.resource_groups, "{yaml}");
     }
 
     #[test]

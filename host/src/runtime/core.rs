@@ -20,8 +20,10 @@ use super::agents::{AgentRunner, OperationResult};
 use super::media::{MediumThreads, Received};
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
 use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
-use crate::config::MsgFormat;
-use crate::failover::{self, Failover, FailoverConfig, GroupConfig, HoldSet, ResourceConfig};
+use crate::config::{ClusterConfig, MsgFormat};
+use crate::failover::{
+    self, Failover, FailoverConfig, GroupConfig, HoldSet, MonitorConfig, ResourceConfig,
+};
 use crate::membership::{Input, Membership, MembershipConfig, Now, Output};
 use crate::wire::Message;
 use crate::wire::datagram::{self, InnerAuth};
@@ -114,31 +116,11 @@ impl Core {
             rng_seed: seed,
         });
 
-        let failover = Failover::new(FailoverConfig {
-            local_node: options.node_name.clone(),
-            nodes: config.nodes.clone(),
-            groups: config
-                .resource_groups
-                .iter()
-                .zip(&resources)
-                .map(|(group, resolved)| GroupConfig {
-                    key: group.resources.first().cloned().unwrap_or_default(),
-                    preferred: group.node.clone(),
-                    order: Vec::new(),
-                    resources: resolved
-                        .iter()
-                        .map(|r| ResourceConfig {
-                            name: r.token.clone(),
-                            monitor: None,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            auto_failback: config.auto_failback,
-            keepalive: config.timing.keepalive,
-            deadtime: config.timing.deadtime,
-            rng_seed: u64::from_le_bytes(super::state::random_bytes::<8>()?),
-        });
+        let failover = Failover::new(failover_config(
+            config,
+            &options.node_name,
+            u64::from_le_bytes(super::state::random_bytes::<8>()?),
+        ));
         let longest_operation = resources
             .iter()
             .flatten()
@@ -473,6 +455,42 @@ impl Core {
     }
 }
 
+/// What the failover machine of node `node` needs from the configuration: every group with
+/// its key, preferred node, configured order (empty for the default) and each resource's
+/// monitoring, in configuration order, which is also the order of the resolved resources the
+/// agent runner indexes. `rng_seed` must differ between runs (see
+/// [`FailoverConfig::rng_seed`]).
+fn failover_config(config: &ClusterConfig, node: &str, rng_seed: u64) -> FailoverConfig {
+    FailoverConfig {
+        local_node: node.to_string(),
+        nodes: config.nodes.clone(),
+        groups: config
+            .resource_groups
+            .iter()
+            .map(|group| GroupConfig {
+                key: group.key().to_string(),
+                preferred: group.node.clone(),
+                order: group.order.clone(),
+                resources: group
+                    .resources
+                    .iter()
+                    .map(|resource| ResourceConfig {
+                        name: resource.token.clone(),
+                        monitor: resource.monitor.map(|monitor| MonitorConfig {
+                            interval: monitor.interval,
+                            restarts: monitor.restarts,
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        auto_failback: config.auto_failback,
+        keepalive: config.timing.keepalive,
+        deadtime: config.timing.deadtime,
+        rng_seed,
+    }
+}
+
 /// The signals the daemon reacts to.
 struct Signals {
     sigterm: tokio::signal::unix::Signal,
@@ -528,4 +546,66 @@ fn spawn_load_average_reader() -> mpsc::UnboundedReceiver<String> {
         tracing::warn!(%error, "cannot start the load-average reader; `ld` stays n/a");
     }
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::AutoFailback;
+
+    #[test]
+    fn the_failover_machine_gets_the_configured_order_and_monitors() {
+        let config = crate::config::parse_yaml(
+            "nodes: [alpha, bravo, charlie]\nmedia: [{bcast: eth0}]\nauth: {method: crc}\n\
+             keepalive: 200ms\ndeadtime: 1s\nauto_failback: off\nresource_groups:\n  \
+             - node: alpha\n    order: [alpha, charlie, bravo]\n    resources:\n      \
+             - \"IPaddr::198.18.0.100/24/eth0\"\n      \
+             - {token: \"Dummy::web\", timeout: 20s, monitor: {interval: 2s, restarts: 2}}\n  \
+             - {node: bravo, resources: [\"Dummy::db\"]}\n",
+            Path::new("cluster.yaml"),
+            &crate::registry::builtin(),
+        )
+        .unwrap();
+        let failover = failover_config(&config, "bravo", 7);
+        assert_eq!(failover.local_node, "bravo");
+        assert_eq!(failover.nodes, ["alpha", "bravo", "charlie"]);
+        assert_eq!(failover.auto_failback, AutoFailback::Off);
+        assert_eq!(failover.keepalive, Duration::from_millis(200));
+        assert_eq!(failover.deadtime, Duration::from_secs(1));
+        assert_eq!(failover.rng_seed, 7);
+        assert_eq!(
+            failover.groups,
+            [
+                GroupConfig {
+                    key: "IPaddr::198.18.0.100/24/eth0".to_string(),
+                    preferred: "alpha".to_string(),
+                    order: vec!["alpha".into(), "charlie".into(), "bravo".into()],
+                    resources: vec![
+                        ResourceConfig {
+                            name: "IPaddr::198.18.0.100/24/eth0".to_string(),
+                            monitor: None,
+                        },
+                        ResourceConfig {
+                            name: "Dummy::web".to_string(),
+                            monitor: Some(MonitorConfig {
+                                interval: Duration::from_secs(2),
+                                restarts: 2,
+                            }),
+                        },
+                    ],
+                },
+                GroupConfig {
+                    key: "Dummy::db".to_string(),
+                    preferred: "bravo".to_string(),
+                    order: Vec::new(),
+                    resources: vec![ResourceConfig {
+                        name: "Dummy::db".to_string(),
+                        monitor: None,
+                    }],
+                },
+            ]
+        );
+    }
 }
