@@ -1,15 +1,17 @@
-//! Packet captures on the lab's bridge ports, and the ARP packets in them.
+//! Packet captures on the lab's bridges and bridge ports, and the ARP packets and UDP
+//! payloads in them.
 //!
 //! Owns running `tcpdump` inside the bridge namespace on one node's bridge port (so it sees
-//! exactly what that node puts on the wire), reading the classic pcap file it writes while it
-//! still runs, and decoding the ARP packets of its Ethernet frames. It must not capture
-//! anywhere but the lab's bridge namespace, or leave `tcpdump` running: the capture is killed
-//! on drop.
+//! exactly what that node puts on the wire) or on a bridge (what crosses it), reading the
+//! classic pcap file it writes while it still runs, and decoding the ARP packets and UDP
+//! payloads of its Ethernet frames. It must not capture anywhere but the lab's bridge
+//! namespace, or leave `tcpdump` running: the capture is killed on drop.
 
 use std::fs::{self, File};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use super::netns::{Lab, NodeNet};
 use super::{SETTLE_TIMEOUT, die_with_test, wait_for};
@@ -30,7 +32,17 @@ impl PortCapture {
     /// keeping the packets `filter` (a pcap filter expression) selects, into `file` (whose
     /// name should end in `.pcap`); returns once `tcpdump` listens.
     pub fn start(lab: &Lab, node: &NodeNet, link: &str, filter: &str, file: &Path) -> PortCapture {
-        let port = Lab::port_name(node.index, link);
+        PortCapture::start_on(lab, &Lab::port_name(node.index, link), filter, file)
+    }
+
+    /// Starts capturing on the bridge that joins every node's `link`: what crosses it, so
+    /// nothing a cut-off node sends. Otherwise as [`PortCapture::start`].
+    pub fn start_on_bridge(lab: &Lab, link: &str, filter: &str, file: &Path) -> PortCapture {
+        PortCapture::start_on(lab, Lab::bridge_of(link), filter, file)
+    }
+
+    /// Starts capturing on `port`, an interface of the bridge namespace.
+    fn start_on(lab: &Lab, port: &str, filter: &str, file: &Path) -> PortCapture {
         let log_path = file.with_extension("log");
         let log = File::create(&log_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
@@ -40,7 +52,7 @@ impl PortCapture {
         // writes every packet at once, so the file can be read while the capture runs.
         command
             .args(["-n", "-U", "--immediate-mode", "-Z", "root", "-i"])
-            .arg(&port)
+            .arg(port)
             .arg("-w")
             .arg(file)
             .arg(filter)
@@ -75,6 +87,15 @@ impl PortCapture {
 
     /// The Ethernet frames captured so far (a packet still being written is left out).
     pub fn frames(&self) -> Vec<Vec<u8>> {
+        self.timed_frames()
+            .into_iter()
+            .map(|(_, frame)| frame)
+            .collect()
+    }
+
+    /// The Ethernet frames captured so far, each with the wall-clock time it was captured
+    /// at, as time since the Unix epoch.
+    pub fn timed_frames(&self) -> Vec<(Duration, Vec<u8>)> {
         let bytes = fs::read(&self.file).unwrap_or_default();
         pcap_frames(&bytes)
     }
@@ -95,9 +116,10 @@ impl Drop for PortCapture {
     }
 }
 
-/// The frames of a classic pcap file with any byte order and time resolution; a header
-/// that is not pcap, or a truncated last record, ends the list.
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+/// The frames of a classic pcap file with any byte order and time resolution, each with
+/// its capture time since the Unix epoch; a header that is not pcap, or a truncated last
+/// record, ends the list.
+fn pcap_frames(bytes: &[u8]) -> Vec<(Duration, Vec<u8>)> {
     let word = |at: usize, little: bool| -> Option<u32> {
         let raw: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
         Some(if little {
@@ -106,9 +128,11 @@ fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
             u32::from_be_bytes(raw)
         })
     };
-    let little = match bytes.get(..4) {
-        Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => true,
-        Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => false,
+    let (little, nanosecond_resolution) = match bytes.get(..4) {
+        Some([0xd4, 0xc3, 0xb2, 0xa1]) => (true, false),
+        Some([0x4d, 0x3c, 0xb2, 0xa1]) => (true, true),
+        Some([0xa1, 0xb2, 0xc3, 0xd4]) => (false, false),
+        Some([0xa1, 0xb2, 0x3c, 0x4d]) => (false, true),
         _ => return Vec::new(),
     };
     let mut frames = Vec::new();
@@ -121,7 +145,14 @@ fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
         else {
             break;
         };
-        frames.push(frame.to_vec());
+        let seconds = word(at, little).unwrap_or(0);
+        let fraction = word(at + 4, little).unwrap_or(0);
+        let time = if nanosecond_resolution {
+            Duration::new(u64::from(seconds), fraction)
+        } else {
+            Duration::from_secs(u64::from(seconds)) + Duration::from_micros(u64::from(fraction))
+        };
+        frames.push((time, frame.to_vec()));
         at = start + frame.len();
     }
     frames
@@ -168,4 +199,23 @@ impl ArpPacket {
     pub fn announces(&self, address: Ipv4Addr, mac: [u8; 6]) -> bool {
         self.sender_ip == address && self.target_ip == address && self.sender_mac == mac
     }
+}
+
+/// The payload of a UDP datagram over IPv4 in an Ethernet frame, if the frame carries one
+/// whole (not a fragment).
+pub fn udp_payload(frame: &[u8]) -> Option<&[u8]> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let version_and_length = *ip.first()?;
+    let header_len = usize::from(version_and_length & 0x0f) * 4;
+    let fragment = u16::from_be_bytes(ip.get(6..8)?.try_into().ok()?);
+    // Protocol 17 is UDP; a set more-fragments flag or a fragment offset means a piece.
+    if version_and_length >> 4 != 4 || *ip.get(9)? != 17 || fragment & 0x3fff != 0 {
+        return None;
+    }
+    let udp = ip.get(header_len..)?;
+    let udp_len = usize::from(u16::from_be_bytes(udp.get(4..6)?.try_into().ok()?));
+    udp.get(8..udp_len)
 }

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::netns::NodeNet;
 use super::{
-    ClStatus, ClusterConfig, SETTLE_TIMEOUT, die_with_test, run_checked, run_or_skip,
-    signal_process, wait_for, write_file,
+    ClStatus, ClusterConfig, SETTLE_TIMEOUT, die_with_test, process_exists, run_checked,
+    run_or_skip, signal_process, wait_for, write_file,
 };
 
 /// The Heartbeat master program as Debian installs it.
@@ -74,6 +74,18 @@ pub struct HeartbeatNode {
 impl HeartbeatNode {
     /// Prepares the node's namespaces and files for `config` and starts Heartbeat there.
     pub fn start(net: &NodeNet, name: &str, config: &ClusterConfig) -> HeartbeatNode {
+        HeartbeatNode::start_prepared(net, name, config, |_| {})
+    }
+
+    /// Like [`HeartbeatNode::start`], but `prepare` may change or add files in the node's
+    /// copy of `/etc/ha.d` (haresources above all; it gets that directory) before Heartbeat
+    /// first starts.
+    pub fn start_prepared(
+        net: &NodeNet,
+        name: &str,
+        config: &ClusterConfig,
+        prepare: impl FnOnce(&Path),
+    ) -> HeartbeatNode {
         let dir = net.dir.join("heartbeat");
         let etc = dir.join("etc-ha.d");
         let var_lib = dir.join("var-lib-heartbeat");
@@ -94,6 +106,7 @@ impl HeartbeatNode {
         write_file(&etc.join("ha.cf"), &config.ha_cf(&head), 0o644);
         write_file(&etc.join("authkeys"), &config.authkeys, 0o600);
         write_file(&etc.join("haresources"), "", 0o644);
+        prepare(&etc);
 
         let ready = dir.join("namespaces-ready");
         let holder_log = File::create(dir.join("holder.log"))
@@ -221,6 +234,35 @@ impl HeartbeatNode {
         );
     }
 
+    /// Kills every Heartbeat process of this node like [`HeartbeatNode::kill_hard`], then
+    /// waits until each is gone from the process table, not just dead: Heartbeat refuses to
+    /// start while the pid in its pid file exists, and a killed master stays there as a
+    /// zombie until its new parent reaps it, so a start right after a plain kill can find
+    /// it "already running".
+    pub fn kill_and_reap(&self) {
+        let killed = self.pids();
+        self.kill_hard();
+        wait_for(
+            &format!(
+                "the killed Heartbeat processes of {} to be reaped",
+                self.name
+            ),
+            SETTLE_TIMEOUT,
+            || {
+                let left: Vec<i32> = killed
+                    .iter()
+                    .copied()
+                    .filter(|&pid| process_exists(pid))
+                    .collect();
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("still in the process table: {left:?}"))
+                }
+            },
+        );
+    }
+
     /// Stops every Heartbeat process of this node with SIGSTOP (a hung node).
     pub fn freeze(&self) {
         for pid in self.pids() {
@@ -262,6 +304,13 @@ impl HeartbeatNode {
     /// of bad packets into it.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&fs::read(self.dir.join("ha-log")).unwrap_or_default()).into_owned()
+    }
+
+    /// Heartbeat's debug file (`debugfile` in ha.cf: what the resource scripts it ran
+    /// printed), lossily decoded.
+    pub fn debug_log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(self.dir.join("ha-debug")).unwrap_or_default())
+            .into_owned()
     }
 
     /// SIGKILLs the node's processes until none is left; false if some survived 10 s.

@@ -203,7 +203,8 @@ impl Lab {
         format!("n{index}e{medium}")
     }
 
-    fn bridge_of(link: &str) -> &'static str {
+    /// The bridge (in the bridge namespace) that joins every node's `link`.
+    pub fn bridge_of(link: &str) -> &'static str {
         if link == SECOND_LINK { "br1" } else { "br0" }
     }
 
