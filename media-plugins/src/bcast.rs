@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::BorrowedFd;
 
 use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
 
@@ -65,7 +66,7 @@ impl BcastMedium {
     pub fn open(config: &BcastConfig) -> io::Result<Self> {
         let broadcast = udp::interface_broadcast_address(&config.device)?;
 
-        let sender = udp::ipv4_udp_socket()?;
+        let sender = udp::ipv4_udp_send_socket()?;
         sender.set_broadcast(true)?;
         udp::set_dont_route(&sender)?;
         let send_binding = udp::bind_to_device(&sender, &config.device)?;
@@ -113,6 +114,14 @@ impl Medium for BcastMedium {
 
     fn shutdown(&self) {
         self.receiver.shutdown();
+    }
+
+    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.receiver.fd())
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.try_recv(buf)
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::BorrowedFd;
 
 use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
 
@@ -109,7 +110,7 @@ impl McastMedium {
     pub fn open(config: &McastConfig) -> io::Result<Self> {
         let interface = udp::interface_ipv4_address(&config.device)?;
 
-        let sender = udp::ipv4_udp_socket()?;
+        let sender = udp::ipv4_udp_send_socket()?;
         sender.set_multicast_if_v4(&interface)?;
         sender.set_multicast_ttl_v4(u32::from(config.ttl))?;
         sender.set_multicast_loop_v4(config.loopback)?;
@@ -142,6 +143,14 @@ impl Medium for McastMedium {
 
     fn shutdown(&self) {
         self.receiver.shutdown();
+    }
+
+    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.receiver.fd())
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.try_recv(buf)
     }
 }
 

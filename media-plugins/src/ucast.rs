@@ -23,6 +23,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::os::fd::BorrowedFd;
 
 use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
 
@@ -200,7 +201,7 @@ impl UcastMedium {
         };
         let destination = (!own.contains(peer)).then(|| SocketAddrV4::new(peer, config.port));
 
-        let sender = udp::ipv4_udp_socket()?;
+        let sender = udp::ipv4_udp_send_socket()?;
         sender.set_tos_v4(u32::from(libc::IPTOS_LOWDELAY))?;
         let send_binding = udp::bind_to_device(&sender, &config.device)?;
         if let Some(bound) = config.bind {
@@ -254,6 +255,14 @@ impl Medium for UcastMedium {
 
     fn shutdown(&self) {
         self.receiver.shutdown();
+    }
+
+    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.receiver.fd())
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.try_recv(buf)
     }
 }
 

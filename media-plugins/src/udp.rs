@@ -12,6 +12,7 @@ use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -104,6 +105,14 @@ pub(crate) fn ipv4_udp_socket() -> io::Result<Socket> {
     Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
 }
 
+/// A new IPv4 UDP socket for sending only, non-blocking so that `send` can be called from the
+/// host's event loop: a full send buffer drops the frame (`WouldBlock`) instead of waiting.
+pub(crate) fn ipv4_udp_send_socket() -> io::Result<Socket> {
+    let socket = ipv4_udp_socket()?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 /// Ties `socket` to `device` with `SO_BINDTODEVICE`. Lack of privilege is not an error (the
 /// medium still works, as Debian's build does); any other failure, such as a device that does
 /// not exist, is.
@@ -127,8 +136,6 @@ pub(crate) fn bind_to_device(socket: &Socket, device: &InterfaceName) -> io::Res
 /// Sets `SO_DONTROUTE`, so a broadcast only ever leaves through the interface it names.
 /// socket2 offers this only as a per-call flag, hence the direct call.
 pub(crate) fn set_dont_route(socket: &Socket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-
     let enable: libc::c_int = 1;
     let len = libc::socklen_t::try_from(size_of::<libc::c_int>())
         .map_err(|_| io::Error::other("size of c_int does not fit socklen_t"))?;
@@ -150,16 +157,17 @@ pub(crate) fn set_dont_route(socket: &Socket) -> io::Result<()> {
     }
 }
 
-/// The receiving half of a UDP medium: a bound socket whose blocking `recv` ends for good
-/// once `shutdown` is called.
+/// The receiving half of a UDP medium: a bound, non-blocking socket, read either from the
+/// host's event loop (`try_recv`, with `fd` as the readiness descriptor) or by a thread whose
+/// blocking `recv` ends for good once `shutdown` is called.
 ///
-/// Shutdown works by `shutdown(2)` on the socket: on Linux it wakes a reader blocked on an
+/// Shutdown works by `shutdown(2)` on the socket: on Linux it wakes a reader waiting on an
 /// unconnected UDP socket (the call itself reports ENOTCONN, which is ignored) and makes
 /// every later read return at once. The flag tells that wake-up apart from an empty
 /// datagram, which UDP allows.
 #[derive(Debug)]
 pub(crate) struct ReceiveSocket {
-    /// The bound socket; reads only.
+    /// The bound socket; reads only. Non-blocking: `recv` waits in `poll(2)` instead.
     socket: UdpSocket,
     /// Set once by `shutdown`; from then on `recv` fails.
     shut_down: AtomicBool,
@@ -175,6 +183,7 @@ impl ReceiveSocket {
         socket.bind(&address.into()).map_err(|err| {
             io::Error::new(err.kind(), format!("cannot bind UDP {address}: {err}"))
         })?;
+        socket.set_nonblocking(true)?;
         Ok(Self {
             socket: socket.into(),
             shut_down: AtomicBool::new(false),
@@ -193,22 +202,55 @@ impl ReceiveSocket {
             })
     }
 
-    /// Blocks until one datagram arrives and returns its length and sender; fails once
-    /// `shutdown` has been called, however the blocked read was woken.
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+    /// The descriptor that polls readable when `try_recv` has a datagram.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// Takes one waiting datagram: its length and sender, `WouldBlock` when none is waiting;
+    /// fails once `shutdown` has been called.
+    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
         loop {
             if self.shut_down.load(Ordering::Acquire) {
                 return Err(Self::shut_down_error());
             }
-            let received = self.socket.recv_from(buf);
-            if self.shut_down.load(Ordering::Acquire) {
-                return Err(Self::shut_down_error());
-            }
-            match received {
+            match self.socket.recv_from(buf) {
                 Ok((len, from)) => return Ok((len, PeerAddress::Udp(from))),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err),
             }
+        }
+    }
+
+    /// Waits until one datagram arrives and returns its length and sender; fails once
+    /// `shutdown` has been called, however the wait was woken.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        loop {
+            match self.try_recv(buf) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.wait_readable()?,
+                received => return received,
+            }
+        }
+    }
+
+    /// Blocks in `poll(2)` until the socket is readable or shut down.
+    fn wait_readable(&self) -> io::Result<()> {
+        let mut poll_fd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `poll_fd` is one live pollfd for a descriptor open for the lifetime of
+        // `self`; the count passed is 1.
+        let rc = unsafe { libc::poll(&mut poll_fd, 1, -1) };
+        if rc >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(err)
         }
     }
 

@@ -1,13 +1,14 @@
 //! The `Medium` contract: one communication link that carries opaque frames.
 //!
 //! A medium moves bytes; it never parses, signs or verifies them (that is the host's `wire`
-//! module) and never decides anything about membership. The host runs each medium on its own
-//! reader and writer threads, so `recv` may block and `send` must not wait on anything but
-//! its own link.
+//! module) and never decides anything about membership. A medium that offers a readiness
+//! descriptor is driven from the host's event loop (no thread of its own, so a heartbeat costs
+//! one wake-up); any other runs on its own reader and writer threads, where `recv` may block.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 
 use thiserror::Error;
 
@@ -97,8 +98,15 @@ impl MediumError {
     }
 }
 
-/// An open link. The host calls `recv` from one thread and `send` from another, never both
-/// from the same thread, so a blocked reader never holds up a heartbeat.
+/// An open link, driven by the host in one of two ways, chosen by [`Medium::readiness_fd`]:
+///
+/// - **event loop** (`readiness_fd` is `Some`): the host waits for the descriptor to become
+///   readable and then calls `try_recv` until it reports `WouldBlock`; it calls `send` from
+///   the same loop, so `send` must never block (a full socket buffer is `WouldBlock`, and the
+///   frame is dropped and counted). `recv` is not called.
+/// - **threads** (`None`, the default): the host calls `recv` from a reader thread of its own
+///   and `send` from a writer thread, never both from one thread, so a blocked reader never
+///   holds up a heartbeat; `send` must still not wait on anything but its own link.
 pub trait Medium: Send + Sync {
     /// The link name shown in status and `cl_status listhblinks` (the interface, or the tty).
     fn link_name(&self) -> &str;
@@ -111,8 +119,26 @@ pub trait Medium: Send + Sync {
     fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)>;
 
     /// Unblocks a pending `recv` so the reader thread can end at shutdown. After this call
-    /// `recv` returns an error.
+    /// `recv` and `try_recv` return an error.
     fn shutdown(&self);
+
+    /// A descriptor that polls readable whenever `try_recv` has a frame to give, for a medium
+    /// the host can drive from its event loop; `None` asks for reader and writer threads. It
+    /// must stay open, and be the same descriptor, for as long as the medium lives (`shutdown`
+    /// does not close it).
+    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// Takes one frame if one is waiting, like `recv` without blocking: an error of kind
+    /// `WouldBlock` when none is. Called only when `readiness_fd` is `Some`.
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        let _ = buf;
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "this medium is read by a thread",
+        ))
+    }
 }
 
 /// Creates media of one kind. One factory is registered per plugin.

@@ -2,14 +2,14 @@
 //!
 //! It feeds the membership machine (frames, timer, load average, shutdown), carries out its
 //! outputs (encode and queue frames, count drops, publish events) and answers API requests
-//! from a snapshot. It never blocks: media I/O is on threads, and the only wait is the
+//! from a snapshot. It never blocks: sends are non-blocking or queued to a writer thread, and the only wait is the
 //! `select!` on its inputs and the one timer at the machine's next deadline.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 use vigil_plugin_api::Medium;
 
 use super::agents::{AgentRunner, OperationResult};
-use super::media::{MediumThreads, Received};
+use super::media::{MediumDriver, Received, SendFailure};
+use super::timer::DeadlineTimer;
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
 use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
 use crate::config::{ClusterConfig, MsgFormat};
@@ -56,9 +57,9 @@ pub struct Core {
     released: bool,
     /// The longest any agent operation may take, for the shutdown deadline.
     longest_operation: Duration,
-    /// The monotonic origin that `Now::mono` counts from.
-    origin: Instant,
-    media: Vec<MediumThreads>,
+    /// The machines' timer; `Now::mono` counts from its origin.
+    timer: DeadlineTimer,
+    media: Vec<MediumDriver>,
     keys: SharedKeys,
     /// Whether outgoing datagrams carry the inner classic `auth` field (`msgfmt`).
     inner_auth: InnerAuth,
@@ -92,7 +93,7 @@ impl Core {
         let links: Vec<String> = media.iter().map(|m| m.link_name().to_string()).collect();
         let mut threads = Vec::with_capacity(media.len());
         for (id, medium) in media.into_iter().enumerate() {
-            threads.push(MediumThreads::start(
+            threads.push(MediumDriver::start(
                 id,
                 medium,
                 Arc::clone(&keys),
@@ -142,7 +143,7 @@ impl Core {
             operations,
             released: false,
             longest_operation,
-            origin: Instant::now(),
+            timer: DeadlineTimer::new()?,
             media: threads,
             keys,
             inner_auth: match config.msgfmt {
@@ -220,8 +221,11 @@ impl Core {
             ]
             .into_iter()
             .flatten()
-            .min()
-            .map(|d| tokio::time::Instant::from_std(self.origin + d));
+            .min();
+            if let Err(error) = self.timer.set(deadline) {
+                tracing::error!(%error, "cannot arm the protocol timer; stopping");
+                return Stop::Signal;
+            }
             tokio::select! {
                 biased;
                 _ = signals.sigterm.recv() => return Stop::Signal,
@@ -232,7 +236,11 @@ impl Core {
                 }
                 Some(received) = self.from_media.recv() => self.on_received(received),
                 Some(result) = self.operations.recv() => self.on_operation(result),
-                _ = sleep_until(deadline) => {
+                fired = self.timer.fired() => {
+                    if let Err(error) = fired {
+                        tracing::error!(%error, "the protocol timer failed; stopping");
+                        return Stop::Signal;
+                    }
                     self.process(Step::Membership(Input::Timer));
                     self.process(Step::Failover(failover::Input::Timer));
                 }
@@ -244,7 +252,7 @@ impl Core {
 
     fn now(&self) -> Now {
         Now {
-            mono: self.origin.elapsed(),
+            mono: self.timer.elapsed(),
             wall_secs: unix_seconds(),
         }
     }
@@ -408,10 +416,18 @@ impl Core {
             }
         };
         for medium in &self.media {
-            if !medium.send(Arc::clone(&frame)) {
-                tracing::warn!(link = %medium.link_name(), "send queue full; frame dropped");
-                *self.drops.entry("send_queue_full".into()).or_default() += 1;
+            let Err(failure) = medium.send(&frame) else {
+                continue;
+            };
+            match &failure {
+                SendFailure::Link(error) => {
+                    tracing::debug!(link = %medium.link_name(), %error, "send failed");
+                }
+                SendFailure::QueueFull | SendFailure::BufferFull => {
+                    tracing::warn!(link = %medium.link_name(), "link behind; frame dropped");
+                }
             }
+            *self.drops.entry(failure.reason().into()).or_default() += 1;
         }
     }
 

@@ -1,14 +1,21 @@
-//! The media threads: one reader and one writer per open medium.
+//! Driving the open media: from the core's event loop, or on a reader and a writer thread.
 //!
-//! A reader blocks in `Medium::recv`, decodes and verifies each frame with `wire::datagram`
-//! and hands the result to the core loop; a writer takes encoded frames from a bounded queue
-//! and sends them. Neither ever waits on the core, an agent or another medium: a full queue
-//! drops the frame and counts it rather than blocking a heartbeat.
+//! A medium with a readiness descriptor (every UDP medium) is read by a task on the core's
+//! own thread, woken by the descriptor, and written by the core directly with non-blocking
+//! sends: a heartbeat costs one wake-up of one thread. Any other medium gets a reader thread
+//! blocked in `Medium::recv` and a writer thread fed by a bounded queue. Either way each
+//! frame is decoded and verified with `wire::datagram` before the core sees it, and nothing
+//! here ever waits on the core, an agent or another medium: a frame that cannot be sent now
+//! is dropped and counted rather than delaying a heartbeat.
 
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
 
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::UnboundedSender;
 use vigil_plugin_api::{Medium, PeerAddress};
 
@@ -36,34 +43,96 @@ pub enum Received {
     Failed { medium: MediumId, error: String },
 }
 
-/// One running medium: its threads and the queue into its writer.
-pub struct MediumThreads {
-    /// The link, shared by both threads; `shutdown` unblocks the reader.
-    medium: Arc<dyn Medium>,
-    /// Encoded frames for the writer; dropping it ends the writer.
-    outbound: Option<SyncSender<Arc<[u8]>>>,
-    reader: Option<JoinHandle<()>>,
-    writer: Option<JoinHandle<()>>,
+/// At most this many frames are read in one go before the event-loop reader lets the core
+/// run, so a flood on one link cannot starve the timers or the other links.
+const FRAMES_PER_TURN: usize = 64;
+
+/// Why a frame was not handed to the link.
+#[derive(Debug)]
+pub enum SendFailure {
+    /// The writer thread's queue is full (the link is behind).
+    QueueFull,
+    /// The socket's send buffer is full; a non-blocking send would have waited.
+    BufferFull,
+    /// The link refused the frame (interface down, no route).
+    Link(io::Error),
 }
 
-impl MediumThreads {
-    /// Starts the reader and writer threads of `medium`.
+impl SendFailure {
+    /// The drop counter this failure adds to.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SendFailure::QueueFull => "send_queue_full",
+            SendFailure::BufferFull => "send_buffer_full",
+            SendFailure::Link(_) => "send_failed",
+        }
+    }
+}
+
+/// One running medium and whatever drives it.
+pub struct MediumDriver {
+    /// The link, shared with its reader; `shutdown` unblocks a reader thread.
+    medium: Arc<dyn Medium>,
+    mode: DriveMode,
+}
+
+/// How one medium is driven (see the module documentation).
+enum DriveMode {
+    /// Read by a task on the core's thread; sent to directly.
+    EventLoop { reader: tokio::task::JoinHandle<()> },
+    /// Read and written by threads of its own.
+    Threads {
+        /// Encoded frames for the writer; dropping it ends the writer.
+        outbound: Option<SyncSender<Arc<[u8]>>>,
+        reader: Option<JoinHandle<()>>,
+        writer: Option<JoinHandle<()>>,
+    },
+}
+
+impl MediumDriver {
+    /// Starts reading `medium`: on the current tokio runtime (which must be the core's own
+    /// thread) when it has a readiness descriptor, else on a reader and a writer thread.
     pub fn start(
         id: MediumId,
         medium: Box<dyn Medium>,
         keys: Arc<AuthKeys>,
         to_core: UnboundedSender<Received>,
-    ) -> std::io::Result<Self> {
+    ) -> io::Result<Self> {
         let medium: Arc<dyn Medium> = Arc::from(medium);
-        let link = medium.link_name().to_string();
+        let mode = match medium.readiness_fd().map(|fd| fd.as_raw_fd()) {
+            Some(fd) => {
+                let readiness = Readiness {
+                    medium: Arc::clone(&medium),
+                    fd,
+                };
+                // SAFETY: `Readiness` owns a reference to the medium, whose contract keeps this
+                // descriptor open and unchanged for as long as the medium lives.
+                let readiness =
+                    unsafe { AsyncFd::register_with_interest(readiness, Interest::READABLE) }
+                        .map_err(io::Error::from)?;
+                DriveMode::EventLoop {
+                    reader: tokio::spawn(read_task(id, readiness, keys, to_core)),
+                }
+            }
+            None => Self::start_threads(id, &medium, keys, to_core)?,
+        };
+        Ok(Self { medium, mode })
+    }
 
-        let reader_medium = Arc::clone(&medium);
+    fn start_threads(
+        id: MediumId,
+        medium: &Arc<dyn Medium>,
+        keys: Arc<AuthKeys>,
+        to_core: UnboundedSender<Received>,
+    ) -> io::Result<DriveMode> {
+        let link = medium.link_name().to_string();
+        let reader_medium = Arc::clone(medium);
         let reader = thread::Builder::new()
             .name(format!("read-{link}-{id}"))
             .spawn(move || read_loop(id, reader_medium.as_ref(), &keys, &to_core))?;
 
         let (outbound, queue) = mpsc::sync_channel::<Arc<[u8]>>(WRITE_QUEUE_FRAMES);
-        let writer_medium = Arc::clone(&medium);
+        let writer_medium = Arc::clone(medium);
         let writer = thread::Builder::new()
             .name(format!("write-{link}-{id}"))
             .spawn(move || {
@@ -73,23 +142,32 @@ impl MediumThreads {
                     }
                 }
             })?;
-
-        Ok(Self {
-            medium,
+        Ok(DriveMode::Threads {
             outbound: Some(outbound),
             reader: Some(reader),
             writer: Some(writer),
         })
     }
 
-    /// Queues one frame; returns false when the writer is behind and the frame was dropped.
-    pub fn send(&self, frame: Arc<[u8]>) -> bool {
-        match &self.outbound {
-            Some(queue) => match queue.try_send(frame) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+    /// Sends one frame now (event loop) or queues it for the writer thread.
+    pub fn send(&self, frame: &Arc<[u8]>) -> Result<(), SendFailure> {
+        match &self.mode {
+            DriveMode::EventLoop { .. } => match self.medium.send(frame) {
+                Ok(()) => Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    Err(SendFailure::BufferFull)
+                }
+                Err(error) => Err(SendFailure::Link(error)),
             },
-            None => false,
+            DriveMode::Threads { outbound, .. } => match outbound {
+                Some(queue) => match queue.try_send(Arc::clone(frame)) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        Err(SendFailure::QueueFull)
+                    }
+                },
+                None => Err(SendFailure::QueueFull),
+            },
         }
     }
 
@@ -98,25 +176,108 @@ impl MediumThreads {
         self.medium.link_name()
     }
 
-    /// Sends what is queued, then stops both threads and waits for them.
+    /// Sends what is queued, then stops reading and waits for any threads.
     pub fn stop(&mut self) {
-        self.outbound = None;
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
-        self.medium.shutdown();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        match &mut self.mode {
+            DriveMode::EventLoop { reader } => {
+                reader.abort();
+                self.medium.shutdown();
+            }
+            DriveMode::Threads {
+                outbound,
+                reader,
+                writer,
+            } => {
+                *outbound = None;
+                if let Some(writer) = writer.take() {
+                    let _ = writer.join();
+                }
+                self.medium.shutdown();
+                if let Some(reader) = reader.take() {
+                    let _ = reader.join();
+                }
+            }
         }
     }
 }
 
-impl Drop for MediumThreads {
+impl Drop for MediumDriver {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
+/// A medium's readiness descriptor as tokio's reactor wants it, holding the medium so that the
+/// descriptor stays open for as long as it is registered.
+struct Readiness {
+    medium: Arc<dyn Medium>,
+    fd: RawFd,
+}
+
+impl AsRawFd for Readiness {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+/// The event-loop reader: each time the descriptor polls readable, takes every waiting frame
+/// (at most [`FRAMES_PER_TURN`] before yielding), decodes it and hands it to the core.
+async fn read_task(
+    id: MediumId,
+    readiness: AsyncFd<Readiness>,
+    keys: Arc<AuthKeys>,
+    to_core: UnboundedSender<Received>,
+) {
+    let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    loop {
+        let mut guard = match readiness.readable().await {
+            Ok(guard) => guard,
+            Err(error) => {
+                let _ = to_core.send(Received::Failed {
+                    medium: id,
+                    error: error.to_string(),
+                });
+                return;
+            }
+        };
+        for _ in 0..FRAMES_PER_TURN {
+            let event = match readiness.get_ref().medium.try_recv(&mut buf) {
+                Ok((len, from)) => decoded(id, &buf[..len], from, &keys),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(error) => Received::Failed {
+                    medium: id,
+                    error: error.to_string(),
+                },
+            };
+            let failed = matches!(event, Received::Failed { .. });
+            if to_core.send(event).is_err() || failed {
+                return;
+            }
+        }
+        drop(guard);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What the core is told about one received frame.
+fn decoded(id: MediumId, frame: &[u8], from: PeerAddress, keys: &AuthKeys) -> Received {
+    match datagram::decode(frame, keys) {
+        Ok(message) => Received::Message {
+            medium: id,
+            message,
+        },
+        Err(reason) => Received::Dropped {
+            medium: id,
+            from,
+            reason,
+        },
+    }
+}
+
+/// The reader thread of a medium without a readiness descriptor.
 fn read_loop(
     id: MediumId,
     medium: &dyn Medium,
@@ -127,17 +288,7 @@ fn read_loop(
     let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
     loop {
         let event = match medium.recv(&mut buf) {
-            Ok((len, from)) => match datagram::decode(&buf[..len], keys) {
-                Ok(message) => Received::Message {
-                    medium: id,
-                    message,
-                },
-                Err(reason) => Received::Dropped {
-                    medium: id,
-                    from,
-                    reason,
-                },
-            },
+            Ok((len, from)) => decoded(id, &buf[..len], from, keys),
             Err(error) => {
                 if to_core.is_closed() {
                     return;

@@ -1,24 +1,27 @@
 //! The runtime: everything that touches the world on behalf of the protocol machines.
 //!
 //! ```text
-//!   reader thread ×N ──Received──┐            ┌── writer thread ×N (bounded queue each)
-//!   (recv + decode + verify)     │            │     ^ encoded frames
-//!                                v            │     |
-//!   load-average thread ──> [ core task: owns Membership, counters, event order ]
-//!                                ^      │ next_deadline → one tokio timer (no polling)
-//!   API server task ─CoreRequest─┘      └─ApiEvent─> broadcast ─> API event streams
-//!   signals (SIGTERM/SIGINT) ───────> core: Shutdown, drain writers, remove socket
+//!   UDP media ──readable──> reader task ─Received─┐   (both on the core's thread; the
+//!   (readiness descriptor)  (recv+decode+verify)  │    core sends to them directly,
+//!                                                 v    non-blocking)
+//!   other media: reader thread ──Received──> [ core task: owns Membership, Failover,
+//!                writer thread <─frames─────   counters, event order ]
+//!   load-average thread ──────────────────────> ^   │ next deadline → one tokio timer
+//!   agent threads ──OperationResult───────────> │   └─ApiEvent─> broadcast ─> event streams
+//!   API server task ─CoreRequest───────────────-┘
+//!   signals (SIGTERM/SIGINT) ─────> core: release groups, linger, stop media, remove socket
 //! ```
 //!
-//! Owns the state files, the media threads, the timer, the API socket and shutdown. It holds
-//! no protocol logic: every decision is the membership machine's, and the core task only
-//! carries out its outputs. Nothing here may block the core task: media I/O runs on its own
-//! threads, file writes happen before the loop starts.
+//! Owns the state files, the media drivers, the timer, the API socket and shutdown. It holds
+//! no protocol logic: every decision is the membership or failover machine's, and the core
+//! task only carries out their outputs. Nothing here may block the core task: sends never
+//! wait, agents and blocking media run on threads, file writes happen before the loop starts.
 
 mod agents;
 mod core;
 pub mod media;
 pub mod state;
+mod timer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,8 +91,12 @@ pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
     runtime.block_on(async move {
         let api = ApiServer::bind(&options.socket)?;
         let core = Core::start(&options, generation, uuid, media, keys, api)?;
-        core.run().await;
-        Ok(())
+        // A spawned task, not the `block_on` future itself: waking the `block_on` future
+        // (a frame from a reader task, say) writes the runtime's eventfd, waking a task does
+        // not.
+        tokio::spawn(core.run())
+            .await
+            .map_err(|error| RuntimeError::Io(std::io::Error::other(error)))
     })
 }
 
