@@ -665,6 +665,19 @@ fn run_scenario(pair: &mut MixedPair, watch: &AddressWatch) {
     // A late second start on either side would show now.
     thread::sleep(Duration::from_secs(2));
     pair.wait_placement("the end", &both, preferred, MOVE_TIMEOUT);
+
+    // Heartbeat took every message of vigil's as valid in the state it was in.
+    let log = pair.heartbeat.log();
+    let complaints: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("ERROR:") && line.contains("message in state"))
+        .collect();
+    assert!(
+        complaints.is_empty(),
+        "Heartbeat received resource messages it did not expect:\n{}\nmessages:\n{}",
+        complaints.join("\n"),
+        pair.message_log()
+    );
 }
 
 #[test]

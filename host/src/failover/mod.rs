@@ -144,6 +144,13 @@ use runner::{GroupRunner, Note};
 /// (Heartbeat's `RQSTDELAY`).
 const FALLBACK_MIN: Duration = Duration::from_secs(10);
 
+/// How long a peer's `resource` may take to answer our `starting` when the two `starting`
+/// messages may have crossed (ours sent before its own arrived). Heartbeat answers at once
+/// if ours reached it after its own was sent, and ignores ours if it came earlier; asking
+/// again at once would be a second `starting` during its start-up, which it logs as an
+/// error. A round trip plus a retransmission fits well inside.
+const STARTING_ANSWER_WAIT: Duration = Duration::from_secs(1);
+
 /// Everything the machine needs to know, from the configuration and the runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverConfig {
@@ -338,6 +345,9 @@ pub struct Failover {
     announce_requested: bool,
     /// A `starting` is owed (to learn a returning or new node's holdings).
     starting_requested: bool,
+    /// We sent a `starting` in this run (the first one goes out even to an empty cluster,
+    /// as Heartbeat's does when its communications come up).
+    starting_sent: bool,
     /// The first acquisition after start was reported.
     initial_done: bool,
     /// (group, node) pairs already reported as duplicate holdings.
@@ -423,6 +433,7 @@ impl Failover {
             last_announced: None,
             announce_requested: false,
             starting_requested: false,
+            starting_sent: false,
             initial_done: false,
             duplicates: BTreeSet::new(),
         }
@@ -456,8 +467,8 @@ impl Failover {
     }
 
     /// When [`Input::Timer`] is next due: a silent peer's fallback, the moment a Heartbeat
-    /// peer's word is trusted anyway, a standby exchange's timeout, a stop retry or a
-    /// monitor.
+    /// peer's word is trusted anyway, a standby exchange's timeout, a stop retry, a monitor,
+    /// or the end of the wait for the answer to a `starting` that may have crossed.
     pub fn next_deadline(&self) -> Option<Duration> {
         if self.phase == Phase::Stopped {
             return None;
@@ -474,7 +485,13 @@ impl Failover {
             .map(|since| since + FALLBACK_MIN);
         let exchange = self.exchange.map(|e| e.deadline);
         let runners = self.groups.iter().filter_map(|g| g.runner.next_deadline());
-        silent.chain(untrusted).chain(exchange).chain(runners).min()
+        let answers = self.peers.iter().filter_map(|p| p.starting_answer_due);
+        silent
+            .chain(untrusted)
+            .chain(exchange)
+            .chain(runners)
+            .chain(answers)
+            .min()
     }
 
     /// A snapshot for the API (`vigil status`, `cl_status rscstatus`).
@@ -827,7 +844,7 @@ impl Failover {
             return;
         }
         let result = match message.message_type() {
-            Some(messages::T_STARTING) => self.on_starting(node, message, out),
+            Some(messages::T_STARTING) => self.on_starting(node, message, now, out),
             Some(messages::T_RESOURCE) => self.on_resource(node, message, out),
             Some(messages::T_ASK_RESOURCES) => self.on_ask_resources(node, message, now, out),
             Some(messages::T_HB_TAKEOVER) => {
@@ -857,6 +874,7 @@ impl Failover {
         &mut self,
         node: usize,
         message: &Message,
+        now: Duration,
         out: &mut Vec<Output>,
     ) -> Result<(), MessageError> {
         match messages::parse_starting(message)? {
@@ -866,7 +884,8 @@ impl Failover {
                 // taking everything over at `initdead`: it says nothing of its holdings. A new
                 // run (membership's restart event) holds nothing; otherwise we keep what we
                 // know, and if we know nothing, our own `starting` makes it answer with its
-                // `rsc_hold`.
+                // `rsc_hold`: the one we already sent, if it crossed this one, else a new one
+                // (see `STARTING_ANSWER_WAIT`).
                 let peer = &mut self.peers[node];
                 peer.kind = PeerKind::Heartbeat;
                 peer.starting_up = true;
@@ -875,7 +894,11 @@ impl Failover {
                 match peer.knowledge {
                     Knowledge::Fresh => peer.knowledge = Knowledge::Known,
                     Knowledge::Unknown | Knowledge::Returning | Knowledge::Silent => {
-                        self.starting_requested = true;
+                        if peer.heard_our_starting {
+                            peer.starting_answer_due = Some(now + STARTING_ANSWER_WAIT);
+                        } else {
+                            self.starting_requested = true;
+                        }
                     }
                     Knowledge::Known | Knowledge::Departed => {}
                 }
@@ -892,6 +915,7 @@ impl Failover {
         out: &mut Vec<Output>,
     ) -> Result<(), MessageError> {
         let announcement = messages::parse_resource(message)?;
+        self.peers[node].starting_answer_due = None;
         let leaving = announcement.info.as_deref() == Some(messages::INFO_SHUTDOWN);
         match announcement.state {
             Some(state) => {
@@ -1488,8 +1512,13 @@ impl Failover {
     fn reconcile(&mut self, now: Duration, out: &mut Vec<Output>) {
         self.start_waiting_clocks(now);
         // `starting` goes first: a peer then knows what we are before any request of ours.
+        self.ask_again_where_starting_went_unanswered(now);
         if self.starting_requested && self.comm_up && self.phase == Phase::Running {
-            self.send_starting(out);
+            if !self.starting_sent || self.someone_awaits_our_starting() {
+                self.send_starting(out);
+            } else {
+                self.starting_requested = false;
+            }
         }
         if self.phase == Phase::Running && self.comm_up {
             self.decide_groups(now, out);
@@ -1911,6 +1940,27 @@ impl Failover {
         self.announce_requested = false;
     }
 
+    /// A peer whose `resource` did not come within [`STARTING_ANSWER_WAIT`] of its own
+    /// `starting` never took ours: it gets a new one.
+    fn ask_again_where_starting_went_unanswered(&mut self, now: Duration) {
+        for peer in &mut self.peers {
+            if peer.starting_answer_due.is_some_and(|due| due <= now) {
+                peer.starting_answer_due = None;
+                peer.heard_our_starting = false;
+                self.starting_requested = true;
+            }
+        }
+    }
+
+    /// Whether a present peer has not had our `starting` since it joined: one `starting`
+    /// per peer run is the question, its `resource` the answer.
+    fn someone_awaits_our_starting(&self) -> bool {
+        self.peers
+            .iter()
+            .enumerate()
+            .any(|(i, peer)| i != self.local && peer.alive && !peer.heard_our_starting)
+    }
+
     /// Sends `starting`. A Heartbeat peer takes it as a sign that we are unstable until a
     /// `resource` says otherwise: if we are stable, that `resource` follows at once.
     fn send_starting(&mut self, out: &mut Vec<Output>) {
@@ -1918,6 +1968,12 @@ impl Failover {
         let stable = snapshot.stable;
         let state = self.next_state();
         out.push(Output::Send(messages::starting(&state)));
+        self.starting_sent = true;
+        for (i, peer) in self.peers.iter_mut().enumerate() {
+            if i != self.local && peer.alive {
+                peer.heard_our_starting = true;
+            }
+        }
         self.last_announced = Some(snapshot);
         self.starting_requested = false;
         self.announce_requested |= stable;

@@ -74,6 +74,13 @@ pub(super) struct Peer {
     pub seen_ours: u64,
     /// We sent an announcement since we learned of its current run: it will receive it.
     pub told: bool,
+    /// We sent our `starting` while it was present in its current run (or since it came
+    /// back): it will answer that one, and a Heartbeat peer takes a second `starting` during
+    /// its own start-up as an error (`Received 'starting' message in state 2`).
+    pub heard_our_starting: bool,
+    /// Its `starting` came after ours: the `resource` answering ours is due by then, or we
+    /// ask again.
+    pub starting_answer_due: Option<Duration>,
     /// Its claims as of the newest of its announcements we have told it we saw: a claim
     /// outside this set still needs our acknowledgement.
     pub acknowledged_claims: BTreeSet<usize>,
@@ -123,6 +130,8 @@ impl Peer {
             version: 0,
             seen_ours: 0,
             told: false,
+            heard_our_starting: false,
+            starting_answer_due: None,
             acknowledged_claims: BTreeSet::new(),
             stable: false,
             starting_up: false,
@@ -161,6 +170,8 @@ impl Peer {
     pub(super) fn forget(&mut self, knowledge: Knowledge) {
         self.knowledge = knowledge;
         self.unknown_since = None;
+        self.heard_our_starting = false;
+        self.starting_answer_due = None;
         self.held.clear();
         self.claims.clear();
         self.acknowledged_claims.clear();

@@ -1019,7 +1019,12 @@ fn a_starting_heartbeat_peer_is_asked_for_its_holdings_and_keeps_its_own_groups(
         seq: 0,
     };
     machine.handle(alive("hb1"), at(0));
-    machine.handle(comm_up(), at(1));
+    let outputs = machine.handle(comm_up(), at(1));
+    assert_eq!(
+        of_type(&outputs, "starting").len(),
+        1,
+        "we ask as we come up"
+    );
     let outputs = machine.handle(hb1.starting(), at(2));
     assert_eq!(
         of_type(&outputs, "resource").len(),
@@ -1028,8 +1033,9 @@ fn a_starting_heartbeat_peer_is_asked_for_its_holdings_and_keeps_its_own_groups(
     );
     assert_eq!(
         of_type(&outputs, "starting").len(),
-        1,
-        "3.0.6 may have taken everything over before its `starting`: ask for its holdings"
+        0,
+        "our `starting` crossed its own: it answers that one, and a second would be an error \
+         to a starting Heartbeat node"
     );
     assert!(runs(&outputs).is_empty());
     let outputs = machine.handle(hb1.resource("none", "0"), at(3));
@@ -1420,5 +1426,50 @@ fn hb_takeover_during_a_standby_exchange_is_ignored_as_heartbeat_does() {
         runs(&outputs),
         [(0, 0, AgentAction::Start)],
         "the exchange goes on"
+    );
+}
+
+#[test]
+fn a_starting_heartbeat_peer_that_never_answered_ours_is_asked_again_once() {
+    let mut machine = Failover::new(config(
+        "hb2",
+        &["hb1", "hb2"],
+        &[group(VIP, "hb1", &[]), group("web", "hb2", &[])],
+        AutoFailback::On,
+    ));
+    let mut hb1 = Heartbeat {
+        name: "hb1",
+        seq: 0,
+    };
+    machine.handle(alive("hb1"), at(0));
+    machine.handle(comm_up(), at(1));
+    // Our `starting` reached hb1 before its own resource management was up: it ignored it.
+    machine.handle(hb1.starting(), at(2));
+    let wait_ends = 2 + STARTING_ANSWER_WAIT.as_millis() as u64;
+    assert!(
+        machine
+            .next_deadline()
+            .is_some_and(|d| d <= Duration::from_millis(wait_ends)),
+        "no timer for the answer to our `starting`: {:?}",
+        machine.next_deadline()
+    );
+    let outputs = machine.handle(Input::Timer, at(wait_ends - 1));
+    assert!(
+        of_type(&outputs, "starting").is_empty(),
+        "asked again too early"
+    );
+    let outputs = machine.handle(Input::Timer, at(wait_ends));
+    assert_eq!(
+        of_type(&outputs, "starting").len(),
+        1,
+        "no `resource` came for our first `starting`: ask again"
+    );
+    let outputs = machine.handle(hb1.resource("none", "0"), at(wait_ends + 5));
+    assert!(of_type(&outputs, "starting").is_empty());
+    assert_eq!(runs(&outputs), [(1, 0, AgentAction::Start)]);
+    let outputs = machine.handle(Input::Timer, at(wait_ends + 3000));
+    assert!(
+        of_type(&outputs, "starting").is_empty(),
+        "asked a third time after the answer came"
     );
 }
