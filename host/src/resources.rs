@@ -92,15 +92,14 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Resolves every resource of every group of `config` for the node `node`: `[group][resource]`
 /// in configuration order, each instance with its resource's timeout (or
-/// [`DEFAULT_OPERATION_TIMEOUT`]). Scripts are looked for in `ha_dir` (default `/etc/ha.d`).
+/// [`DEFAULT_OPERATION_TIMEOUT`]). Scripts are looked for in the configuration's
+/// `script_dir`.
 pub fn resolve_groups(
     config: &ClusterConfig,
     node: &str,
-    ha_dir: Option<&Path>,
     registry: &Registry,
 ) -> Result<Vec<Vec<ResolvedResource>>, ResolveError> {
-    let ha_dir = ha_dir.unwrap_or(Path::new(heartbeat_script::DEFAULT_HA_DIR));
-    let context = ResolveContext::new(ha_dir, node, DEFAULT_OPERATION_TIMEOUT);
+    let context = ResolveContext::new(&config.script_dir, node, DEFAULT_OPERATION_TIMEOUT);
     config
         .resource_groups
         .iter()
@@ -278,8 +277,7 @@ mod tests {
             &registry,
         )
         .unwrap();
-        let groups =
-            resolve_groups(&config, "hb1", Some(Path::new("/nonexistent")), &registry).unwrap();
+        let groups = resolve_groups(&config, "hb1", &registry).unwrap();
         let timeouts: Vec<(&str, Duration)> = groups[0]
             .iter()
             .map(|r| (r.token.as_str(), r.instance.timeout))

@@ -623,3 +623,152 @@ fn a_failed_monitor_restarts_in_place_then_moves_the_group() {
         c.node("bravo").runs("Dummy::web") && !c.node("alpha").runs("Dummy::web")
     });
 }
+
+/// A heartbeat-class script `resource.d/hang` for the hung-agent test, in its own Heartbeat
+/// directory: on alpha its start never ends (it waits on a copy of `sleep` named `snooze`,
+/// and leaves another `snooze` running in the background, as a careless script would); on any
+/// other node it starts at once. Its state is `<dir>/<node>.running`.
+fn write_hanging_script(dir: &std::path::Path) -> PathBuf {
+    let resource_d = dir.join("resource.d");
+    fs::create_dir_all(&resource_d).unwrap();
+    let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a sleep binary");
+    let snooze = dir.join("snooze");
+    fs::copy(sleep, &snooze).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+# hang NAME start|stop|status
+state="{dir}/$HA_CURHOST.running"
+case "$2" in
+start)
+    if [ "$HA_CURHOST" = alpha ]; then
+        "{snooze}" 1000 &
+        "{snooze}" 1001
+    fi
+    : > "$state" ;;
+stop) rm -f "$state" ;;
+status) if [ -f "$state" ]; then echo running; else echo stopped; fi ;;
+esac
+"#,
+        dir = dir.display(),
+        snooze = snooze.display()
+    );
+    let path = resource_d.join("hang");
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&path)
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    snooze
+}
+
+/// Processes whose executable is `program`.
+fn processes_running(program: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(exe) = fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        if exe == program {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "pid {}: {}",
+                entry.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_hung_agent_is_killed_at_its_timeout_leaves_nothing_behind_and_heartbeats_go_on() {
+    let scripts = std::env::temp_dir().join(format!("vigil-hang-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&scripts);
+    let snooze = write_hanging_script(&scripts);
+    let yaml = format!(
+        "ha_dir: {}\nresource_groups:\n  - node: alpha\n    resources:\n      - {{ token: \"hang::svc\", timeout: 2s }}\n",
+        scripts.display()
+    );
+    let cluster = Cluster::start_with(&["alpha", "bravo"], &yaml);
+    let started = Instant::now();
+
+    // alpha's start hangs; at 2 s it is killed with its whole process group, counted as a
+    // failed start, and the group goes to bravo. Meanwhile both daemons answer and see each
+    // other alive.
+    let mut unanswered = Vec::new();
+    let deadline = Instant::now() + WAIT * 2;
+    while !scripts.join("bravo.running").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the group never reached bravo after alpha's start hung; alpha's log:\n{}",
+            cluster.node("alpha").log_text()
+        );
+        for (node, peer) in [("alpha", "bravo"), ("bravo", "alpha")] {
+            let seen = cluster.node(node).status().map(|report| {
+                report
+                    .membership
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == peer)
+                    .map(|n| n.status)
+            });
+            if started.elapsed() > Duration::from_secs(4) && seen != Some(Some(NodeStatus::Active))
+            {
+                unanswered.push(format!(
+                    "{:?}: {node} saw {peer} as {seen:?}",
+                    started.elapsed()
+                ));
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let moved_after = started.elapsed();
+    assert!(
+        unanswered.is_empty(),
+        "a daemon stopped answering or lost its peer while an agent hung:\n{}",
+        unanswered.join("\n")
+    );
+    assert!(
+        moved_after >= Duration::from_secs(2),
+        "the group moved after {moved_after:?}, before the 2 s timeout could end the hung start"
+    );
+    assert!(!scripts.join("alpha.running").exists());
+
+    // Nothing of the hung start survives: neither the script, nor its foreground or
+    // background child.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = processes_running(&snooze);
+    while !left.is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        left = processes_running(&snooze);
+    }
+    assert!(
+        left.is_empty(),
+        "the hung agent left processes behind:\n{}",
+        left.join("\n")
+    );
+
+    let alpha_log = cluster.node("alpha").log_text();
+    assert!(
+        alpha_log.lines().any(|l| l.contains("hang::svc")
+            && l.contains("start failed")
+            && l.contains("timed out after 2s")),
+        "alpha's log does not report the start killed at its timeout:\n{alpha_log}"
+    );
+    for node in ["alpha", "bravo"] {
+        let log = cluster.node(node).log_text();
+        assert!(
+            !log.contains("is dead"),
+            "{node} declared its peer dead while an agent hung:\n{log}"
+        );
+    }
+    drop(cluster);
+    let _ = fs::remove_dir_all(&scripts);
+}

@@ -170,12 +170,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             let socket = socket.unwrap_or_else(|| config.api_socket.clone());
             let run_directory = socket.parent().unwrap_or(Path::new("/run/vigil"));
             let registry = crate::registry::for_node(run_directory);
-            let resources = crate::resources::resolve_groups(
-                &config,
-                &node_name,
-                ha_dir.as_deref(),
-                &registry,
-            )?;
+            let resources = crate::resources::resolve_groups(&config, &node_name, &registry)?;
             let options = DaemonOptions {
                 resources,
                 state_dir: state_dir.unwrap_or_else(|| config.state_dir.clone()),
@@ -211,7 +206,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     .or_else(|| config.nodes.first().cloned())
                     .unwrap_or_default();
                 let registry = crate::registry::builtin();
-                crate::resources::resolve_groups(&config, &node, ha_dir.as_deref(), &registry)?;
+                crate::resources::resolve_groups(&config, &node, &registry)?;
                 println!(
                     "{}: OK: {} node(s) ({}), {} medium/media, auth {} (slot {}), keepalive {:?}, deadtime {:?}, warntime {:?}, initdead {:?}, {} resource group(s)",
                     config.source,

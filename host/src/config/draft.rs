@@ -163,9 +163,13 @@ impl Settings {
         node_name: Option<String>,
         auth: AuthKeys,
         resource_groups: Vec<ResourceGroupConfig>,
-        state_dir: PathBuf,
-        api_socket: PathBuf,
+        places: Places,
     ) -> ClusterConfig {
+        let Places {
+            state_dir,
+            api_socket,
+            script_dir,
+        } = places;
         ClusterConfig {
             source,
             node_name,
@@ -180,11 +184,20 @@ impl Settings {
             auto_failback: self.auto_failback,
             state_dir,
             api_socket,
+            script_dir,
             resource_groups,
             parameters: self.parameters,
             ignored_directives: self.ignored_directives,
         }
     }
+}
+
+/// Where a node keeps its state, its socket and the scripts it runs: defaults that differ
+/// between the Heartbeat and the YAML form.
+pub(crate) struct Places {
+    pub state_dir: PathBuf,
+    pub api_socket: PathBuf,
+    pub script_dir: PathBuf,
 }
 
 /// A cluster being assembled from directives, in the order they were written.

@@ -32,13 +32,14 @@ use std::path::{Path, PathBuf};
 
 use vigil_plugin_api::Registry;
 
+use self::draft::Places;
 use crate::wire::auth::{AuthKeys, AuthMethod};
 
 pub use error::ConfigError;
 pub use model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
-    DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_STATE_DIR, MonitorSetting, MsgFormat,
-    ResourceEntry, ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
+    DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, HEARTBEAT_STATE_DIR, MonitorSetting,
+    MsgFormat, ResourceEntry, ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
 };
 pub use nodename::local_node_name;
 pub use yaml::to_yaml;
@@ -114,8 +115,11 @@ pub fn parse_ha_files(
         None,
         auth,
         resource_groups,
-        PathBuf::from(HEARTBEAT_STATE_DIR),
-        PathBuf::from(DEFAULT_API_SOCKET),
+        Places {
+            state_dir: PathBuf::from(HEARTBEAT_STATE_DIR),
+            api_socket: PathBuf::from(DEFAULT_API_SOCKET),
+            script_dir: files.dir.to_path_buf(),
+        },
     ))
 }
 

@@ -24,6 +24,8 @@ pub const HEARTBEAT_STATE_DIR: &str = "/var/lib/heartbeat";
 
 /// Where a cluster configured in YAML keeps its state unless it says otherwise.
 pub const VIGIL_STATE_DIR: &str = "/var/lib/vigil";
+/// Heartbeat's configuration directory, where `resource.d` scripts are looked for.
+pub const HEARTBEAT_HA_DIR: &str = "/etc/ha.d";
 
 /// The local client socket unless the YAML file says otherwise.
 pub const DEFAULT_API_SOCKET: &str = "/run/vigil/vigil.sock";
@@ -268,6 +270,9 @@ pub struct ClusterConfig {
     pub state_dir: PathBuf,
     /// The local client socket.
     pub api_socket: PathBuf,
+    /// The Heartbeat directory whose `resource.d` holds the scripts resource tokens may name:
+    /// the directory the configuration came from, or YAML's `ha_dir` (default `/etc/ha.d`).
+    pub script_dir: PathBuf,
     /// The resource groups, in file order. Empty when resource management is off
     /// (`crm on`) or nothing is configured.
     pub resource_groups: Vec<ResourceGroupConfig>,

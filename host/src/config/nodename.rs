@@ -124,7 +124,8 @@ mod tests {
 
     use super::*;
     use crate::config::model::{
-        AutoFailback, DEFAULT_API_SOCKET, GenerationMethod, HEARTBEAT_STATE_DIR, MsgFormat, Timing,
+        AutoFailback, DEFAULT_API_SOCKET, GenerationMethod, HEARTBEAT_HA_DIR, HEARTBEAT_STATE_DIR,
+        MsgFormat, Timing,
     };
     use crate::wire::auth::{AuthKeys, AuthMethod};
 
@@ -151,6 +152,7 @@ mod tests {
             auto_failback: AutoFailback::Legacy,
             state_dir: PathBuf::from(HEARTBEAT_STATE_DIR),
             api_socket: PathBuf::from(DEFAULT_API_SOCKET),
+            script_dir: PathBuf::from(HEARTBEAT_HA_DIR),
             resource_groups: Vec::new(),
             parameters: Vec::new(),
             ignored_directives: Vec::new(),

@@ -23,11 +23,11 @@ use vigil_plugin_api::Registry;
 use crate::wire::auth::{AuthKeys, AuthMethod};
 
 use super::authkeys::{parse_method, parse_slot};
-use super::draft::ClusterDraft;
+use super::draft::{ClusterDraft, Places};
 use super::error::ConfigError;
 use super::model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
-    DEFAULT_UDP_PORT, GenerationMethod, MonitorSetting, MsgFormat, ResourceEntry,
+    DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, MonitorSetting, MsgFormat, ResourceEntry,
     ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
 };
 use super::values::{format_duration, parse_bool, parse_time, parse_uint};
@@ -79,6 +79,9 @@ struct ClusterFile {
     /// The local client socket (default /run/vigil/vigil.sock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_socket: Option<String>,
+    /// Where `resource.d` scripts are looked for (default /etc/ha.d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ha_dir: Option<String>,
     /// The resource groups: haresources' lines, with vigil's failover order and
     /// per-resource settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -507,8 +510,11 @@ pub(crate) fn parse(
         node_name,
         auth,
         resource_groups,
-        PathBuf::from(file.state_dir.as_deref().unwrap_or(VIGIL_STATE_DIR)),
-        PathBuf::from(file.api_socket.as_deref().unwrap_or(DEFAULT_API_SOCKET)),
+        Places {
+            state_dir: PathBuf::from(file.state_dir.as_deref().unwrap_or(VIGIL_STATE_DIR)),
+            api_socket: PathBuf::from(file.api_socket.as_deref().unwrap_or(DEFAULT_API_SOCKET)),
+            script_dir: PathBuf::from(file.ha_dir.as_deref().unwrap_or(HEARTBEAT_HA_DIR)),
+        },
     ))
 }
 
@@ -903,6 +909,7 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
         ),
         state_dir: path_setting(&config.state_dir, VIGIL_STATE_DIR),
         api_socket: path_setting(&config.api_socket, DEFAULT_API_SOCKET),
+        ha_dir: path_setting(&config.script_dir, HEARTBEAT_HA_DIR),
         resource_groups: config.resource_groups.iter().map(group_entry).collect(),
     };
     let mut out = String::from("# vigil cluster configuration");
@@ -1116,6 +1123,7 @@ mod tests {
         let config = parse_ok(BASE);
         assert_eq!(config.state_dir, Path::new(VIGIL_STATE_DIR));
         assert_eq!(config.api_socket, Path::new(DEFAULT_API_SOCKET));
+        assert_eq!(config.script_dir, Path::new(HEARTBEAT_HA_DIR));
         assert_eq!(config.timing.deadtime, Timing::DEFAULT_DEADTIME);
         assert!(config.parameters.is_empty());
         let yaml = to_yaml(&config);
@@ -1126,6 +1134,7 @@ mod tests {
             "udpport",
             "state_dir",
             "api_socket",
+            "ha_dir",
         ] {
             assert!(!yaml.contains(absent), "{absent} in\n{yaml}");
         }
