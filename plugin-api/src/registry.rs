@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::{MediumFactory, PluginInfo, PluginKind, ResourceAgent};
+use crate::{
+    MediumFactory, PluginInfo, PluginKind, ResourceAgent, StonithCode, StonithDevice, StonithError,
+    StonithFactory,
+};
 
 /// A registration or lookup failed.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct Registry {
     media: BTreeMap<String, Arc<dyn MediumFactory>>,
     /// Resource agents by the name `haresources` and YAML use (`IPaddr`, `Dummy`).
     agents: BTreeMap<String, RegisteredAgent>,
+    /// STONITH plugins by type or family name (`null`, `external`).
+    stonith: BTreeMap<String, Arc<dyn StonithFactory>>,
 }
 
 /// A resource agent with its identity.
@@ -115,6 +120,54 @@ impl Registry {
         })
     }
 
+    /// Adds a STONITH plugin. A second plugin with the same name is refused.
+    pub fn add_stonith(&mut self, factory: Arc<dyn StonithFactory>) -> Result<(), RegistryError> {
+        let name = factory.info().name.clone();
+        if let Some(existing) = self.stonith.get(&name) {
+            return Err(RegistryError::Duplicate {
+                kind: PluginKind::StonithDevice,
+                name,
+                existing: existing.info().origin.to_string(),
+                new: factory.info().origin.to_string(),
+            });
+        }
+        self.stonith.insert(name, factory);
+        Ok(())
+    }
+
+    /// Every STONITH device type, sorted, as `stonith -L` lists them (families expanded
+    /// into their members).
+    pub fn stonith_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self.stonith.values().flat_map(|f| f.types()).collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    /// The plugin providing `device_type` (`null`, or `external/ipmi` from `external`).
+    pub fn stonith_plugin(&self, device_type: &str) -> Option<&Arc<dyn StonithFactory>> {
+        let plugin = device_type.split_once('/').map_or(device_type, |(f, _)| f);
+        self.stonith.get(plugin)
+    }
+
+    /// A new unconfigured device of `device_type`; an unknown type is `S_OOPS`, as
+    /// cluster-glue's `stonith -t` reports it.
+    pub fn stonith_device(
+        &self,
+        device_type: &str,
+    ) -> Result<Box<dyn StonithDevice>, StonithError> {
+        match self.stonith_plugin(device_type) {
+            Some(factory) => factory.create(device_type),
+            None => Err(StonithError::new(
+                StonithCode::Oops,
+                format!(
+                    "no STONITH device type `{device_type}` (known: {})",
+                    self.stonith_types().join(", ")
+                ),
+            )),
+        }
+    }
+
     /// Every plugin, sorted by kind then name, for listings.
     pub fn list(&self) -> Vec<PluginInfo> {
         let mut all: Vec<PluginInfo> = self
@@ -122,6 +175,7 @@ impl Registry {
             .values()
             .map(|f| f.info().clone())
             .chain(self.agents.values().map(|a| a.info.clone()))
+            .chain(self.stonith.values().map(|f| f.info().clone()))
             .collect();
         all.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
         all
