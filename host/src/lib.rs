@@ -21,6 +21,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod failover;
+pub mod fencing;
 pub mod membership;
 pub mod registry;
 pub mod resources;

@@ -363,6 +363,7 @@ mod tests {
                 rsc_status: ResourceStatus::None,
                 auto_failback: "on".into(),
                 groups: Vec::new(),
+                fencing: Vec::new(),
             },
             drops: BTreeMap::new(),
             parameters: config.recorded_parameters(),

@@ -171,8 +171,20 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             let run_directory = socket.parent().unwrap_or(Path::new("/run/vigil"));
             let registry = crate::registry::for_node(run_directory);
             let resources = crate::resources::resolve_groups(&config, &node_name, &registry)?;
+            let fence_device = crate::fencing::open_for_node(&config, &node_name, &registry)?;
+            if let Some(device) = &fence_device {
+                let status = device.device.lock().map(|mut d| d.status());
+                match status {
+                    Ok(Ok(())) => tracing::info!(device = %device.device_type, "STONITH device OK"),
+                    Ok(Err(error)) => {
+                        tracing::warn!(device = %device.device_type, %error, "STONITH device not accessible")
+                    }
+                    Err(_) => {}
+                }
+            }
             let options = DaemonOptions {
                 resources,
+                fence_device,
                 state_dir: state_dir.unwrap_or_else(|| config.state_dir.clone()),
                 socket,
                 node_name,
@@ -207,6 +219,9 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default();
                 let registry = crate::registry::builtin();
                 crate::resources::resolve_groups(&config, &node, &registry)?;
+                for line in &config.stonith {
+                    crate::fencing::open(line, &registry)?;
+                }
                 println!(
                     "{}: OK: {} node(s) ({}), {} medium/media, auth {} (slot {}), keepalive {:?}, deadtime {:?}, warntime {:?}, initdead {:?}, {} resource group(s)",
                     config.source,

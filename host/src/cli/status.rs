@@ -83,6 +83,25 @@ pub fn render_table(report: &StatusReport) -> String {
             );
         }
     }
+    for fence in &report.failover.fencing {
+        let by = fence.by.as_deref().unwrap_or("-");
+        let _ = write!(
+            out,
+            "STONITH {}: {} by {by} (attempts {}); waiting: {}",
+            fence.node,
+            fence.state,
+            fence.attempts,
+            fence.groups.join(" ")
+        );
+        match &fence.last_error {
+            Some(error) => {
+                let _ = writeln!(out, "; last error: {error}");
+            }
+            None => {
+                let _ = writeln!(out);
+            }
+        }
+    }
     if report.drops.is_empty() {
         let _ = writeln!(out, "dropped: none");
     } else {

@@ -17,7 +17,7 @@ use crate::wire::auth::AuthKeys;
 use super::error::ConfigError;
 use super::model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT,
-    GenerationMethod, MsgFormat, ResourceGroupConfig, Timing,
+    GenerationMethod, MsgFormat, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
 };
 use super::values::{
     BOOL_SYNTAX, TIME_SYNTAX, format_duration, parse_bool, parse_time, parse_uint,
@@ -151,6 +151,8 @@ pub(crate) struct Settings {
     pub parameters: Vec<(String, String)>,
     /// Directives accepted without effect, in order.
     pub ignored_directives: Vec<(String, String)>,
+    /// STONITH device lines, in order.
+    pub stonith: Vec<StonithConfig>,
     /// False when `crm`/`pacemaker` is on: Heartbeat then leaves haresources alone.
     pub manages_resources: bool,
 }
@@ -188,6 +190,7 @@ impl Settings {
             resource_groups,
             parameters: self.parameters,
             ignored_directives: self.ignored_directives,
+            stonith: self.stonith,
         }
     }
 }
@@ -236,6 +239,8 @@ pub(crate) struct ClusterDraft<'r> {
     parameters: BTreeMap<String, String>,
     /// Directives accepted without effect, in order.
     ignored: Vec<(String, String)>,
+    /// STONITH device lines, in order.
+    stonith: Vec<StonithConfig>,
 }
 
 impl<'r> ClusterDraft<'r> {
@@ -263,6 +268,7 @@ impl<'r> ClusterDraft<'r> {
             autojoin: None,
             parameters: BTreeMap::new(),
             ignored: Vec::new(),
+            stonith: Vec::new(),
         }
     }
 
@@ -485,12 +491,21 @@ impl<'r> ClusterDraft<'r> {
         Ok(())
     }
 
-    /// Checks a whole-line directive (STONITH, API permissions, respawned children) and
-    /// lists it as ignored: those features are not part of this daemon yet.
+    /// Takes a whole-line directive: a STONITH line into the model; API permissions and
+    /// respawned children are checked and listed as ignored (not part of this daemon yet).
     fn whole_line(&mut self, name: &str, line: &str, origin: &str) -> Result<(), ConfigError> {
         let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(stonith) = stonith_line(name, line, origin) {
+            let stonith = stonith.ok_or_else(|| ConfigError::BadValue {
+                origin: origin.to_string(),
+                directive: name.to_string(),
+                value: line.to_string(),
+                expected: expected_value(name).to_string(),
+            })?;
+            self.stonith.push(stonith);
+            return Ok(());
+        }
         let valid = match name {
-            "stonith" | "stonith_host" => words.len() >= 2,
             "respawn" | "failfast" => words.get(1).is_some_and(|cmd| cmd.starts_with('/')),
             "apiauth" => valid_apiauth(&words),
             _ => false,
@@ -646,6 +661,18 @@ impl<'r> ClusterDraft<'r> {
             Some(explicit) => explicit.value,
             None => Timing::default_warntime(deadtime),
         };
+        let nodes: Vec<&str> = self.nodes.iter().map(|n| n.value.as_str()).collect();
+        if let Some(line) = self
+            .stonith
+            .iter()
+            .find(|line| line.node.as_deref().is_some_and(|n| !nodes.contains(&n)))
+        {
+            return Err(ConfigError::UnknownNode {
+                origin: line.origin.clone(),
+                node: line.node.clone().unwrap_or_default(),
+                nodes: nodes.join(", "),
+            });
+        }
         if let Some(autojoin) = self.autojoin.as_ref().filter(|_| self.manages_resources) {
             return Err(ConfigError::Conflict {
                 origin: autojoin.origin.clone(),
@@ -676,6 +703,7 @@ impl<'r> ClusterDraft<'r> {
             auto_failback: self.auto_failback,
             parameters: self.parameters.into_iter().collect(),
             ignored_directives: self.ignored,
+            stonith: self.stonith,
             manages_resources: self.manages_resources,
         })
     }
@@ -798,6 +826,44 @@ fn expected_value(name: &str) -> &'static str {
         "apiauth" => "`apiauth <client> [uid=<users>] [gid=<groups>]` with uid= or gid=",
         "watchdog" => "a watchdog device such as /dev/watchdog",
         _ => BOOL_SYNTAX,
+    }
+}
+
+/// A `stonith <type> <file>` or `stonith_host <host|*> <type> <parameters…>` line as the
+/// model holds it: `None` for another directive, `Some(None)` for a malformed one.
+fn stonith_line(name: &str, line: &str, origin: &str) -> Option<Option<StonithConfig>> {
+    let (first, rest) = split_word(line);
+    let make = |node: Option<String>, device_type: &str, params| StonithConfig {
+        node,
+        device_type: device_type.to_string(),
+        params,
+        origin: origin.to_string(),
+    };
+    match name {
+        "stonith" => {
+            let (file, extra) = split_word(rest);
+            Some(
+                (!first.is_empty() && !file.is_empty() && extra.is_empty())
+                    .then(|| make(None, first, StonithParams::File(PathBuf::from(file)))),
+            )
+        }
+        "stonith_host" => {
+            let (device_type, params) = split_word(rest);
+            Some((!first.is_empty() && !device_type.is_empty()).then(|| {
+                let node = (first != "*").then(|| first.to_ascii_lowercase());
+                make(node, device_type, StonithParams::Line(params.to_string()))
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// The first whitespace-separated word of `text` and the rest after it, trimmed.
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (text, ""),
     }
 }
 

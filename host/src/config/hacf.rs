@@ -38,7 +38,7 @@ mod tests {
     use std::time::Duration;
 
     use super::super::draft::tests::test_registry;
-    use super::super::model::{AutoFailback, GenerationMethod, MsgFormat};
+    use super::super::model::{AutoFailback, GenerationMethod, MsgFormat, StonithParams};
     use super::*;
 
     const MINIMAL: &str = "node hb1 hb2\nbcast eth0\n";
@@ -385,8 +385,6 @@ mod tests {
                 ("logfacility", "local0"),
                 ("respawn", "hacluster /usr/lib/heartbeat/ipfail"),
                 ("apiauth", "ipfail uid=hacluster"),
-                ("stonith_host", "* null hb1 hb2"),
-                ("stonith", "external/ssh /etc/ha.d/stonith.cfg"),
                 ("failfast", "hacluster /bin/true"),
                 ("watchdog", "/dev/watchdog"),
                 ("baud", "19200"),
@@ -395,6 +393,40 @@ mod tests {
             ]
         );
         assert!(settings.manages_resources);
+    }
+
+    #[test]
+    fn stonith_lines_become_devices_and_the_last_applicable_one_wins() {
+        let settings = parse_ok(&format!(
+            "stonith_host * null hb1 hb2\nstonith external/ssh /etc/ha.d/stonith.cfg\n\
+             stonith_host HB2 meatware  hb1 hb2 \n{MINIMAL}"
+        ));
+        let lines: Vec<(Option<&str>, &str, &StonithParams)> = settings
+            .stonith
+            .iter()
+            .map(|l| (l.node.as_deref(), l.device_type.as_str(), &l.params))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (None, "null", &StonithParams::Line("hb1 hb2".into())),
+                (
+                    None,
+                    "external/ssh",
+                    &StonithParams::File("/etc/ha.d/stonith.cfg".into())
+                ),
+                (
+                    Some("hb2"),
+                    "meatware",
+                    &StonithParams::Line("hb1 hb2".into())
+                ),
+            ]
+        );
+        assert_eq!(settings.stonith[0].origin, "ha.cf:1");
+        let err = parse_err(&format!("stonith_host hb9 null hb1\n{MINIMAL}"));
+        assert!(err.contains("hb9"), "{err}");
+        let err = parse_err(&format!("stonith_host *\n{MINIMAL}"));
+        assert!(err.contains("stonith_host <host|*> <type>"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub use error::ConfigError;
 pub use model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
     DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, HEARTBEAT_STATE_DIR, MonitorSetting,
-    MsgFormat, ResourceEntry, ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
+    MsgFormat, ResourceEntry, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
+    VIGIL_STATE_DIR,
 };
 pub use nodename::local_node_name;
 pub use yaml::to_yaml;

@@ -276,6 +276,9 @@ pub struct ClusterConfig {
     /// The resource groups, in file order. Empty when resource management is off
     /// (`crm on`) or nothing is configured.
     pub resource_groups: Vec<ResourceGroupConfig>,
+    /// The STONITH device lines, in file order; a node uses the last one that applies to it
+    /// ([`ClusterConfig::stonith_for`]), as Heartbeat does.
+    pub stonith: Vec<StonithConfig>,
     /// Every recorded option directive with its value as written, sorted by name, last one
     /// winning: what `cl_status hbparameter -p` answers (see [`ClusterConfig::parameter`]).
     /// For a YAML file, the ha.cf spelling of each setting it gives.
@@ -398,5 +401,43 @@ mod tests {
             Timing::default_warntime(Duration::from_millis(1001)),
             Duration::from_millis(500)
         );
+    }
+}
+
+/// One STONITH device line (`stonith`, `stonith_host`, or a YAML `stonith` entry): the device
+/// a node fences its peers with. The type and parameters are checked against the device
+/// plugin when the daemon starts and by `vigil config check`, not here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StonithConfig {
+    /// The node that uses this device; `None` for every node (`stonith`, `stonith_host *`).
+    pub node: Option<String>,
+    /// The device type as `stonith -t` takes it (`null`, `external/ipmi`).
+    pub device_type: String,
+    /// The device's parameters.
+    pub params: StonithParams,
+    /// Where the line is (`/etc/ha.d/ha.cf:12`).
+    pub origin: String,
+}
+
+/// How a STONITH device's parameters are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StonithParams {
+    /// A positional string, split over the device's parameter names (`stonith_host` lines,
+    /// YAML `params_line`).
+    Line(String),
+    /// A file whose first line that is neither empty nor a `#` comment is the positional
+    /// string (`stonith` lines, YAML `params_file`).
+    File(PathBuf),
+    /// `name: value` pairs (YAML `params`).
+    Named(Vec<(String, String)>),
+}
+
+impl ClusterConfig {
+    /// The device `node` fences with: the last line for it or for every node.
+    pub fn stonith_for(&self, node: &str) -> Option<&StonithConfig> {
+        self.stonith
+            .iter()
+            .rev()
+            .find(|line| line.node.as_deref().is_none_or(|n| n == node))
     }
 }

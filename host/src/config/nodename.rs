@@ -154,6 +154,7 @@ mod tests {
             api_socket: PathBuf::from(DEFAULT_API_SOCKET),
             script_dir: PathBuf::from(HEARTBEAT_HA_DIR),
             resource_groups: Vec::new(),
+            stonith: Vec::new(),
             parameters: Vec::new(),
             ignored_directives: Vec::new(),
         }

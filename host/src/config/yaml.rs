@@ -28,7 +28,7 @@ use super::error::ConfigError;
 use super::model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
     DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, MonitorSetting, MsgFormat, ResourceEntry,
-    ResourceGroupConfig, Timing, VIGIL_STATE_DIR,
+    ResourceGroupConfig, StonithConfig, StonithParams, Timing, VIGIL_STATE_DIR,
 };
 use super::values::{format_duration, parse_bool, parse_time, parse_uint};
 
@@ -86,6 +86,34 @@ struct ClusterFile {
     /// per-resource settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     resource_groups: Vec<GroupEntry>,
+    /// STONITH devices: `stonith` and `stonith_host` lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stonith: Vec<StonithEntry>,
+}
+
+/// One STONITH device: its type, optionally the one node that uses it, and its parameters
+/// given one of three ways (or none, for a device without parameters).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a STONITH device such as `{ type: external/ipmi, params: { hostname: node2, ipaddr: 198.18.0.12, userid: admin, passwd: secret, interface: lan } }`"
+)]
+struct StonithEntry {
+    /// The device type as `stonith -t` takes it.
+    #[serde(rename = "type")]
+    device_type: String,
+    /// The node that uses this device (`stonith_host`'s first word); absent: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
+    /// Named parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    params: Option<BTreeMap<String, Scalar>>,
+    /// A positional parameter string, as on a `stonith_host` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    params_line: Option<String>,
+    /// A file holding the positional string, as on a `stonith` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    params_file: Option<String>,
 }
 
 /// `auth`: either one slot (`method`, `key`, optional `slot`, default 1) or several
@@ -505,6 +533,8 @@ pub(crate) fn parse(
         None => None,
     };
     let resource_groups = resource_groups(&file.resource_groups, &settings.nodes, &yaml)?;
+    let mut settings = settings;
+    settings.stonith = stonith_devices(&file.stonith, &settings.nodes, &yaml)?;
     Ok(settings.into_config(
         ConfigSource::Yaml(path.to_path_buf()),
         node_name,
@@ -594,6 +624,59 @@ fn auth_keys(entry: &AuthEntry, yaml: &YamlText<'_>) -> Result<AuthKeys, ConfigE
 
 /// The `resource_groups` entries with the same rules as haresources, plus the rules of
 /// vigil's own settings (order, timeout, monitor).
+/// The `stonith` entries as the model holds them; a node must be one of the cluster's, and
+/// the parameters are given at most one way.
+fn stonith_devices(
+    entries: &[StonithEntry],
+    nodes: &[String],
+    yaml: &YamlText<'_>,
+) -> Result<Vec<StonithConfig>, ConfigError> {
+    let mut devices = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let at = |key: Option<&'static str>| {
+            let mut path = vec![Step::Key("stonith"), Step::Index(index)];
+            path.extend(key.map(Step::Key));
+            yaml.origin(&path)
+        };
+        let node = entry.node.as_ref().map(|n| n.to_ascii_lowercase());
+        if let Some(node) = node.as_ref().filter(|n| !nodes.contains(n)) {
+            return Err(ConfigError::UnknownNode {
+                origin: at(Some("node")),
+                node: node.clone(),
+                nodes: nodes.join(", "),
+            });
+        }
+        let params = match (&entry.params, &entry.params_line, &entry.params_file) {
+            (Some(named), None, None) => StonithParams::Named(
+                named
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.0.clone()))
+                    .collect(),
+            ),
+            (None, Some(line), None) => StonithParams::Line(line.clone()),
+            (None, None, Some(file)) => StonithParams::File(PathBuf::from(file)),
+            (None, None, None) => StonithParams::Line(String::new()),
+            _ => {
+                return Err(ConfigError::Conflict {
+                    origin: at(None),
+                    message: format!(
+                        "STONITH device `{}` gives its parameters more than one way (expected \
+                         one of params, params_line, params_file)",
+                        entry.device_type
+                    ),
+                });
+            }
+        };
+        devices.push(StonithConfig {
+            node,
+            device_type: entry.device_type.clone(),
+            params,
+            origin: at(None),
+        });
+    }
+    Ok(devices)
+}
+
 fn resource_groups(
     entries: &[GroupEntry],
     nodes: &[String],
@@ -911,6 +994,7 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
         api_socket: path_setting(&config.api_socket, DEFAULT_API_SOCKET),
         ha_dir: path_setting(&config.script_dir, HEARTBEAT_HA_DIR),
         resource_groups: config.resource_groups.iter().map(group_entry).collect(),
+        stonith: config.stonith.iter().map(stonith_entry).collect(),
     };
     let mut out = String::from("# vigil cluster configuration");
     match &config.source {
@@ -981,6 +1065,30 @@ fn time_setting(
 
 /// A group as the YAML file writes it: `order` only when one was configured, each resource
 /// as its plain token unless it has settings.
+fn stonith_entry(device: &StonithConfig) -> StonithEntry {
+    let mut entry = StonithEntry {
+        device_type: device.device_type.clone(),
+        node: device.node.clone(),
+        params: None,
+        params_line: None,
+        params_file: None,
+    };
+    match &device.params {
+        StonithParams::Line(line) if line.is_empty() => {}
+        StonithParams::Line(line) => entry.params_line = Some(line.clone()),
+        StonithParams::File(file) => entry.params_file = Some(file.display().to_string()),
+        StonithParams::Named(named) => {
+            entry.params = Some(
+                named
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Scalar(value.clone())))
+                    .collect(),
+            );
+        }
+    }
+    entry
+}
+
 fn group_entry(group: &ResourceGroupConfig) -> GroupEntry {
     GroupEntry {
         node: group.node.clone(),
@@ -1446,6 +1554,49 @@ mod tests {
             group.origin.clone_from(&original.origin);
         }
         assert_eq!(again.resource_groups, first.resource_groups, "{yaml}");
+    }
+
+    #[test]
+    fn stonith_devices_take_one_parameter_form_and_convert_back() {
+        let config = parse_ok(&format!(
+            "{BASE}stonith:\n  - {{ type: null, params_line: hb1 hb2 }}\n  - type: external/ipmi\n    node: HB2\n    params: {{ hostname: hb1, ipaddr: 198.18.0.11, port: 623 }}\n  - {{ type: meatware, params_file: /etc/ha.d/mw.cfg }}\n"
+        ));
+        assert_eq!(config.stonith.len(), 3);
+        assert_eq!(
+            config.stonith[0].params,
+            StonithParams::Line("hb1 hb2".into())
+        );
+        assert_eq!(config.stonith[1].node.as_deref(), Some("hb2"));
+        assert_eq!(
+            config.stonith[1].params,
+            StonithParams::Named(vec![
+                ("hostname".into(), "hb1".into()),
+                ("ipaddr".into(), "198.18.0.11".into()),
+                ("port".into(), "623".into()),
+            ])
+        );
+        assert_eq!(config.stonith_for("hb2").unwrap().device_type, "meatware");
+        assert_eq!(config.stonith[1].origin, "cluster.yaml:7:5");
+        let without_origin =
+            |devices: &[StonithConfig]| -> Vec<(Option<String>, String, StonithParams)> {
+                devices
+                    .iter()
+                    .map(|d| (d.node.clone(), d.device_type.clone(), d.params.clone()))
+                    .collect()
+            };
+        let again = parse_ok(&to_yaml(&config));
+        assert_eq!(
+            without_origin(&again.stonith),
+            without_origin(&config.stonith)
+        );
+        let err = parse_err(&format!(
+            "{BASE}stonith:\n  - {{ type: null, params_line: a, params_file: /x }}\n"
+        ));
+        assert!(err.contains("more than one way"), "{err}");
+        let err = parse_err(&format!(
+            "{BASE}stonith:\n  - {{ type: null, node: hb7 }}\n"
+        ));
+        assert!(err.contains("hb7"), "{err}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn output_to_json(output: &Output) -> Value {
             resource,
             action,
         } => json!({"run": {"group": group, "resource": resource, "action": action.as_str()}}),
+        Output::Fence { node } => json!({"fence": node}),
         Output::Event(event) => json!({"event": event.to_string()}),
         Output::ShutdownComplete => json!("shutdown_complete"),
     }
@@ -211,6 +212,7 @@ fn config_from_json(config: &Value) -> FailoverConfig {
         keepalive: millis("keepalive_ms"),
         deadtime: millis("deadtime_ms"),
         rng_seed: config["rng_seed"].as_u64().expect("rng_seed"),
+        fence_device: config["fence_device"].as_str().map(str::to_string),
     }
 }
 

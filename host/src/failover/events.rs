@@ -166,6 +166,36 @@ pub enum FailoverEvent {
         /// What is wrong with it.
         reason: String,
     },
+    /// We fence a lost node before anyone takes its groups over.
+    Fencing {
+        /// The node.
+        node: String,
+        /// The device, as configured (`null`, `external/ipmi`).
+        device: String,
+        /// Which attempt this is (1-based).
+        attempt: u32,
+    },
+    /// The node was fenced (by us, or by the peer that told us so): its groups may move.
+    Fenced {
+        /// The node.
+        node: String,
+        /// Who fenced it.
+        by: String,
+    },
+    /// Fencing failed: no takeover until a retry succeeds.
+    FencingFailed {
+        /// The node.
+        node: String,
+        /// What the device said.
+        reason: String,
+        /// When the next attempt starts, in seconds from now.
+        retry_in_secs: u64,
+    },
+    /// A node we were to fence came back before it was fenced: nothing to take over.
+    FencingCancelled {
+        /// The node.
+        node: String,
+    },
     /// Graceful shutdown started: every local group is being released.
     ShutdownStarted,
     /// Graceful shutdown done: everything released, `shutdone` sent.
@@ -203,6 +233,10 @@ impl FailoverEvent {
             FailoverEvent::StandbyCancelled { .. } => "standby_cancelled",
             FailoverEvent::StandbyCompleted { .. } => "standby_completed",
             FailoverEvent::MalformedMessage { .. } => "malformed_message",
+            FailoverEvent::Fencing { .. } => "fencing",
+            FailoverEvent::Fenced { .. } => "fenced",
+            FailoverEvent::FencingFailed { .. } => "fencing_failed",
+            FailoverEvent::FencingCancelled { .. } => "fencing_cancelled",
             FailoverEvent::ShutdownStarted => "shutdown_started",
             FailoverEvent::ShutdownDone => "shutdown_done",
             FailoverEvent::ShutdownIncomplete { .. } => "shutdown_incomplete",
@@ -233,7 +267,11 @@ impl FailoverEvent {
             | FailoverEvent::PeerSilent { node }
             | FailoverEvent::DuplicateOwner { node, .. }
             | FailoverEvent::PeerGoingStandby { node, .. }
-            | FailoverEvent::MalformedMessage { node, .. } => Some(node),
+            | FailoverEvent::MalformedMessage { node, .. }
+            | FailoverEvent::Fencing { node, .. }
+            | FailoverEvent::Fenced { node, .. }
+            | FailoverEvent::FencingFailed { node, .. }
+            | FailoverEvent::FencingCancelled { node } => Some(node),
             FailoverEvent::GoingStandby { requested_by, .. } => requested_by.as_deref(),
             FailoverEvent::StandbyIgnored { node, .. } => node.as_deref(),
             _ => None,
@@ -255,6 +293,7 @@ impl FailoverEvent {
                 | FailoverEvent::StandbyCancelled { .. }
                 | FailoverEvent::MalformedMessage { .. }
                 | FailoverEvent::ShutdownIncomplete { .. }
+                | FailoverEvent::FencingFailed { .. }
         )
     }
 }
@@ -337,6 +376,36 @@ impl fmt::Display for FailoverEvent {
             FailoverEvent::ShutdownNotice { node } => {
                 write!(f, "Received shutdown notice from '{node}'.")
             }
+            FailoverEvent::Fencing {
+                node,
+                device,
+                attempt,
+            } => {
+                write!(f, "Resetting node {node} with [{device}]")?;
+                if *attempt > 1 {
+                    write!(f, " (attempt {attempt})")?;
+                }
+                Ok(())
+            }
+            FailoverEvent::Fenced { node, by } => {
+                write!(
+                    f,
+                    "node {node} now reset (STONITH by {by}): its resources may move"
+                )
+            }
+            FailoverEvent::FencingFailed {
+                node,
+                reason,
+                retry_in_secs,
+            } => write!(
+                f,
+                "STONITH of {node} failed: {reason}. Retrying in {retry_in_secs} s; no takeover \
+                 until it succeeds."
+            ),
+            FailoverEvent::FencingCancelled { node } => write!(
+                f,
+                "{node} came back before it was reset: not fencing it, its resources stay its own"
+            ),
             FailoverEvent::PeerSilent { node } => write!(
                 f,
                 "{node} is alive but sent no resource information: deciding without it until \

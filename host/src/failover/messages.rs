@@ -23,6 +23,7 @@ pub(super) const T_IP_REQUEST: &str = "ip-request";
 pub(super) const T_IP_REQUEST_RESP: &str = "ip-request-resp";
 pub(super) const T_HB_TAKEOVER: &str = "hb_takeover";
 pub(super) const T_SHUTDONE: &str = "shutdone";
+pub(super) const T_STONITH: &str = "stonith";
 
 /// Heartbeat's fields.
 const RSC_HOLD: &str = "rsc_hold";
@@ -34,6 +35,11 @@ const IPADDR: &str = "ipaddr";
 const WEOWN: &str = "weown";
 const OK: &str = "ok";
 const STATUS: &str = "st";
+const NODE: &str = "node";
+const RESULT: &str = "result";
+
+/// The `result` of a `stonith` message for a node that was reset.
+pub(super) const STONITH_OK: &str = "OK";
 
 /// vigil's fields, ignored by Heartbeat (it reads fields by name).
 const HELD: &str = "groups";
@@ -290,6 +296,23 @@ pub(super) fn shutdone() -> Message {
     let mut message = Message::with_type(T_SHUTDONE);
     message.push_str(STATUS, "dead");
     message
+}
+
+/// Builds `stonith` (`t=stonith node=N result=OK|badhost|bad`), which Heartbeat's STONITH
+/// child reports to the cluster: the survivors learn that `node` was (or was not) reset.
+pub(super) fn stonith_result(node: &str, result: &str) -> Message {
+    let mut message = Message::with_type(T_STONITH);
+    message.push_str(NODE, node);
+    message.push_str(RESULT, result);
+    message
+}
+
+/// The node and result of a `stonith` message; `None` when a field is missing.
+pub(super) fn parse_stonith_result(message: &Message) -> Option<(String, String)> {
+    Some((
+        message.get_str(NODE)?.to_ascii_lowercase(),
+        message.get_str(RESULT)?.to_string(),
+    ))
 }
 
 fn push_state(message: &mut Message, state: &NodeState) {

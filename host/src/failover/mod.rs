@@ -114,6 +114,7 @@ pub mod events;
 pub mod status;
 
 mod exchange;
+mod fencing;
 mod messages;
 mod peers;
 mod runner;
@@ -123,12 +124,13 @@ mod conformance;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use vigil_plugin_api::{AgentAction, OcfStatus};
 
 pub use events::FailoverEvent;
+pub use fencing::FencingStatus;
 pub use messages::{HoldSet, MessageError};
 pub use status::{FailoverStatus, GroupStatus, LocalGroupState, ResourceStatus};
 
@@ -171,6 +173,9 @@ pub struct FailoverConfig {
     /// earlier run never counts: every run must get a different seed (the runtime draws it
     /// at random).
     pub rng_seed: u64,
+    /// The STONITH device this node fences with, as configured (`null`, `external/ipmi`),
+    /// for logs; `None`: no fencing, and a lost node's groups move at once.
+    pub fence_device: Option<String>,
 }
 
 /// One resource group.
@@ -234,6 +239,13 @@ pub enum Input {
     },
     /// The deadline from [`Failover::next_deadline`] was reached (early or late is fine).
     Timer,
+    /// A reset asked with [`Output::Fence`] finished: `Err` carries what the device said.
+    FenceDone {
+        /// The node (lower case).
+        node: String,
+        /// The outcome.
+        result: Result<(), String>,
+    },
     /// `vigil standby` / `hb_standby`: stand by for the set (`None` ends standby).
     Standby(HoldSet),
     /// `vigil takeover` / `hb_takeover`: take the set over.
@@ -255,6 +267,12 @@ pub enum Output {
         resource: usize,
         /// The action.
         action: AgentAction,
+    },
+    /// Reset this lost node with the configured device, off the core, and answer
+    /// [`Input::FenceDone`]. Its groups wait.
+    Fence {
+        /// The node (lower case).
+        node: String,
     },
     /// Log and publish.
     Event(FailoverEvent),
@@ -352,6 +370,10 @@ pub struct Failover {
     initial_done: bool,
     /// (group, node) pairs already reported as duplicate holdings.
     duplicates: BTreeSet<(usize, usize)>,
+    /// The device we fence with, if any (see [`FailoverConfig::fence_device`]).
+    fence_device: Option<String>,
+    /// Lost nodes that must be reset before their groups move.
+    fences: BTreeMap<usize, fencing::FenceNeed>,
 }
 
 impl Failover {
@@ -436,6 +458,8 @@ impl Failover {
             starting_sent: false,
             initial_done: false,
             duplicates: BTreeSet::new(),
+            fence_device: config.fence_device,
+            fences: BTreeMap::new(),
         }
     }
 
@@ -458,6 +482,7 @@ impl Failover {
                 status,
             } => self.on_operation_done(group, resource, action, status, now, &mut out),
             Input::Timer => {}
+            Input::FenceDone { node, result } => self.on_fence_done(&node, result, now, &mut out),
             Input::Standby(set) => self.on_standby_command(set, now, &mut out),
             Input::Takeover(set) => self.on_takeover_command(set, &mut out),
             Input::Shutdown => self.begin_shutdown(&mut out),
@@ -491,6 +516,7 @@ impl Failover {
             .chain(exchange)
             .chain(runners)
             .chain(answers)
+            .chain(self.next_fencing_deadline())
             .min()
     }
 
@@ -547,6 +573,7 @@ impl Failover {
             rsc_status,
             auto_failback: self.auto_failback.as_str().to_string(),
             groups,
+            fencing: self.fencing_status(),
         }
     }
 
@@ -817,6 +844,7 @@ impl Failover {
         peer.legacy_held.clear();
         peer.claims.clear();
         peer.bits = 0;
+        self.require_fencing(node, held.clone());
         if held
             .iter()
             .any(|&g| self.chosen_owner(g) == Some(self.local))
@@ -853,6 +881,10 @@ impl Failover {
             }
             Some(messages::T_IP_REQUEST) => self.on_ip_request(node, message, out),
             Some(messages::T_IP_REQUEST_RESP) => self.on_ip_request_resp(node, message),
+            Some(messages::T_STONITH) => {
+                self.on_stonith_message(node, message, out);
+                Ok(())
+            }
             Some(messages::T_SHUTDONE) => {
                 self.on_shutdone(node, out);
                 Ok(())
@@ -1521,6 +1553,7 @@ impl Failover {
             }
         }
         if self.phase == Phase::Running && self.comm_up {
+            self.drive_fencing(now, out);
             self.decide_groups(now, out);
             self.advance_exchange(now, out);
         }
@@ -1585,7 +1618,10 @@ impl Failover {
                 }
                 continue;
             }
-            let want = open && chosen == Some(self.local) && !self.held_by_heartbeat_peer(g);
+            let want = open
+                && chosen == Some(self.local)
+                && !self.held_by_heartbeat_peer(g)
+                && !self.awaits_fencing(g);
             if !want {
                 self.withdraw_claim(g);
                 continue;

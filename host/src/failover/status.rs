@@ -80,6 +80,9 @@ pub struct FailoverStatus {
     pub auto_failback: String,
     /// Every group, in configuration order.
     pub groups: Vec<GroupStatus>,
+    /// Lost nodes awaiting their reset before their groups move.
+    #[serde(default)]
+    pub fencing: Vec<super::FencingStatus>,
 }
 
 #[cfg(test)]

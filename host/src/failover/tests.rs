@@ -49,6 +49,7 @@ fn config(
         keepalive: Duration::from_millis(200),
         deadtime: Duration::from_millis(1000),
         rng_seed: 0x5eed_0000 + local.bytes().map(u64::from).sum::<u64>(),
+        fence_device: None,
     }
 }
 
@@ -147,6 +148,10 @@ struct Cluster {
     events: Vec<(usize, String)>,
     /// Set when a group was ever active on two nodes at once.
     duplicate: Option<String>,
+    /// The STONITH device every node fences with, if any.
+    fence_device: Option<String>,
+    /// Resets asked for and not answered yet: (node asked, node to reset).
+    fence_requests: Vec<(usize, String)>,
     groups: Vec<GroupConfig>,
     mode: AutoFailback,
 }
@@ -163,6 +168,8 @@ impl Cluster {
             active: names.iter().map(|_| BTreeSet::new()).collect(),
             events: Vec::new(),
             duplicate: None,
+            fence_device: None,
+            fence_requests: Vec::new(),
             groups: groups.to_vec(),
             mode,
         }
@@ -191,6 +198,7 @@ impl Cluster {
         let mut run = config(&self.names[i], &names, &self.groups, self.mode);
         // Every run names itself differently.
         run.rng_seed = run.rng_seed.wrapping_add(self.now << 8);
+        run.fence_device = self.fence_device.clone();
         self.nodes[i] = Some(Failover::new(run));
         self.active[i].clear();
         for j in 0..self.nodes.len() {
@@ -258,6 +266,7 @@ impl Cluster {
                     self.operations.push_back((i, *group, *resource, *action));
                 }
                 Output::Event(event) => self.events.push((i, event.to_string())),
+                Output::Fence { node } => self.fence_requests.push((i, node.clone())),
                 Output::ShutdownComplete => {}
             }
         }
@@ -1472,4 +1481,172 @@ fn a_starting_heartbeat_peer_that_never_answered_ours_is_asked_again_once() {
         of_type(&outputs, "starting").is_empty(),
         "asked a third time after the answer came"
     );
+}
+
+// ------------------------------------------------------------------ fencing
+
+/// Every node fences with `null`; each starts and settles.
+fn fenced_cluster(names: &[&str], groups: &[GroupConfig]) -> Cluster {
+    let mut cluster = Cluster::new(names, groups, AutoFailback::On);
+    cluster.fence_device = Some("null".to_string());
+    for i in 0..names.len() {
+        cluster.boot(i);
+    }
+    cluster.settle();
+    cluster
+}
+
+/// Answers the oldest pending reset with `result`, then settles.
+fn answer_fence(cluster: &mut Cluster, result: Result<(), String>) -> (usize, String) {
+    assert!(!cluster.fence_requests.is_empty(), "no reset was asked for");
+    let (asker, node) = cluster.fence_requests.remove(0);
+    cluster.input(
+        asker,
+        Input::FenceDone {
+            node: node.clone(),
+            result,
+        },
+    );
+    cluster.settle();
+    (asker, node)
+}
+
+#[test]
+fn with_fencing_the_survivor_resets_the_lost_node_before_it_takes_over() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = fenced_cluster(&["a", "b"], &groups);
+    assert_eq!(cluster.running(0), ["a"]);
+    cluster.kill(0);
+    cluster.settle();
+    assert_eq!(cluster.fence_requests, [(1, "a".to_string())]);
+    assert!(cluster.running(0).is_empty(), "taken over before the reset");
+    let fencing = cluster.status(1).fencing;
+    assert_eq!(fencing.len(), 1);
+    assert_eq!(fencing[0].state, "fencing");
+    assert_eq!(fencing[0].by.as_deref(), Some("b"));
+    assert!(
+        cluster
+            .events
+            .iter()
+            .any(|(i, e)| *i == 1 && e == "Resetting node a with [null]"),
+        "{:?}",
+        cluster.events
+    );
+
+    answer_fence(&mut cluster, Ok(()));
+    assert_eq!(cluster.running(0), ["b"]);
+    assert!(cluster.status(1).fencing.is_empty());
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn a_failed_reset_is_retried_with_a_growing_delay_and_nothing_moves_until_it_succeeds() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = fenced_cluster(&["a", "b"], &groups);
+    cluster.kill(0);
+    cluster.settle();
+    let failed_at = cluster.now;
+    answer_fence(&mut cluster, Err("device unreachable".to_string()));
+    assert!(cluster.running(0).is_empty());
+    let status = cluster.status(1).fencing;
+    assert_eq!(status[0].state, "retrying");
+    assert_eq!(status[0].last_error.as_deref(), Some("device unreachable"));
+    assert!(
+        cluster
+            .events
+            .iter()
+            .any(|(_, e)| e.starts_with("STONITH of a failed: device unreachable. Retrying in 1 s")),
+        "{:?}",
+        cluster.events
+    );
+
+    // Nothing happens before the retry is due; then a second attempt starts.
+    cluster.advance(900);
+    assert!(cluster.fence_requests.is_empty());
+    cluster.advance(200);
+    assert_eq!(cluster.fence_requests.len(), 1, "no retry after 1 s");
+    answer_fence(&mut cluster, Err("device unreachable".to_string()));
+    let second_failure = cluster.now;
+    cluster.advance(1900);
+    assert!(
+        cluster.fence_requests.is_empty(),
+        "the second retry came before 2 s"
+    );
+    cluster.advance(200);
+    assert_eq!(cluster.fence_requests.len(), 1);
+    assert!(cluster.now - second_failure >= 2000 && cluster.now > failed_at);
+    assert!(
+        cluster.running(0).is_empty(),
+        "taken over although every reset failed"
+    );
+
+    answer_fence(&mut cluster, Ok(()));
+    assert_eq!(cluster.running(0), ["b"]);
+    assert_eq!(cluster.status(1).fencing, Vec::new());
+}
+
+#[test]
+fn with_three_nodes_one_survivor_resets_and_the_other_waits_for_its_word() {
+    let groups = [group("g", "a", &["svc"]), group("h", "c", &["db"])];
+    let mut cluster = fenced_cluster(&["a", "b", "c"], &groups);
+    cluster.kill(0);
+    cluster.settle();
+    assert_eq!(
+        cluster.fence_requests,
+        [(1, "a".to_string())],
+        "exactly one survivor, the group's next owner, resets a"
+    );
+    assert_eq!(cluster.status(2).fencing[0].state, "waiting");
+    answer_fence(&mut cluster, Ok(()));
+    // c learned it from b's `stonith` message.
+    assert!(cluster.status(2).fencing.is_empty());
+    assert!(
+        cluster
+            .events
+            .iter()
+            .any(|(i, e)| *i == 2 && e.starts_with("node a now reset (STONITH by b)")),
+        "{:?}",
+        cluster.events
+    );
+    assert_eq!(cluster.running(0), ["b"]);
+    assert_eq!(cluster.running(1), ["c"]);
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn a_lost_node_that_comes_back_before_its_reset_is_not_fenced() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = fenced_cluster(&["a", "b"], &groups);
+    cluster.kill(0);
+    cluster.settle();
+    assert_eq!(cluster.fence_requests.len(), 1);
+    // a's link was cut, not its power: it is heard again before the device answers.
+    let outputs = cluster.input(1, alive("a"));
+    cluster.settle();
+    assert!(
+        events(&outputs)
+            .iter()
+            .any(|e| e.contains("came back before it was reset")),
+        "{:?}",
+        events(&outputs)
+    );
+    // The late answer is not taken as a reset of the node that is back.
+    let before = cluster.events.len();
+    answer_fence(&mut cluster, Ok(()));
+    assert!(cluster.status(1).fencing.is_empty());
+    let later = &cluster.events[before..];
+    assert!(
+        !later.iter().any(|(_, e)| e.contains("now reset")),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn a_node_that_held_nothing_is_not_fenced() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = fenced_cluster(&["a", "b"], &groups);
+    cluster.kill(1);
+    cluster.settle();
+    assert!(cluster.fence_requests.is_empty());
+    assert_eq!(cluster.running(0), ["a"]);
 }

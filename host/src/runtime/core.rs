@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use vigil_plugin_api::Medium;
 
 use super::agents::{AgentRunner, OperationResult};
+use super::fencer::{FenceResult, Fencer};
 use super::media::{MediumDriver, Received, SendFailure};
 use super::timer::DeadlineTimer;
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
@@ -53,6 +54,9 @@ pub struct Core {
     /// Runs agent operations off the core.
     agents: AgentRunner,
     operations: mpsc::UnboundedReceiver<OperationResult>,
+    /// Resets lost peers off the core, when a device is configured.
+    fencer: Option<Fencer>,
+    fence_results: mpsc::UnboundedReceiver<FenceResult>,
     /// Set when failover has released every local group after a shutdown request.
     released: bool,
     /// The longest any agent operation may take, for the shutdown deadline.
@@ -121,7 +125,13 @@ impl Core {
             config,
             &options.node_name,
             u64::from_le_bytes(super::state::random_bytes::<8>()?),
+            options.fence_device.as_ref().map(|d| d.device_type.clone()),
         ));
+        let (fence_tx, fence_results) = mpsc::unbounded_channel();
+        let fencer = options
+            .fence_device
+            .clone()
+            .map(|device| Fencer::new(device, fence_tx));
         let longest_operation = resources
             .iter()
             .flatten()
@@ -141,6 +151,8 @@ impl Core {
             failover,
             agents,
             operations,
+            fencer,
+            fence_results,
             released: false,
             longest_operation,
             timer: DeadlineTimer::new()?,
@@ -236,6 +248,7 @@ impl Core {
                 }
                 Some(received) = self.from_media.recv() => self.on_received(received),
                 Some(result) = self.operations.recv() => self.on_operation(result),
+                Some(result) = self.fence_results.recv() => self.on_fence_result(result),
                 fired = self.timer.fired() => {
                     if let Err(error) = fired {
                         tracing::error!(%error, "the protocol timer failed; stopping");
@@ -369,6 +382,16 @@ impl Core {
                     event.is_warning(),
                 );
             }
+            failover::Output::Fence { node } => match &self.fencer {
+                Some(fencer) => {
+                    tracing::info!(%node, device = fencer.device_type(), "STONITH: resetting");
+                    fencer.fence(node);
+                }
+                None => pending.push_back(Step::Failover(failover::Input::FenceDone {
+                    node,
+                    result: Err("no STONITH device is configured".to_string()),
+                })),
+            },
             failover::Output::ShutdownComplete => self.released = true,
         }
     }
@@ -392,6 +415,21 @@ impl Core {
             resource: result.resource,
             action: result.action,
             status: result.outcome.status,
+        }));
+    }
+
+    fn on_fence_result(&mut self, outcome: FenceResult) {
+        match &outcome.result {
+            Ok(()) => {
+                tracing::info!(node = %outcome.node, "STONITH: reset done in {:?}", outcome.elapsed)
+            }
+            Err(error) => {
+                tracing::error!(node = %outcome.node, "STONITH: reset failed after {:?}: {error}", outcome.elapsed)
+            }
+        }
+        self.process(Step::Failover(failover::Input::FenceDone {
+            node: outcome.node,
+            result: outcome.result,
         }));
     }
 
@@ -476,7 +514,12 @@ impl Core {
 /// monitoring, in configuration order, which is also the order of the resolved resources the
 /// agent runner indexes. `rng_seed` must differ between runs (see
 /// [`FailoverConfig::rng_seed`]).
-fn failover_config(config: &ClusterConfig, node: &str, rng_seed: u64) -> FailoverConfig {
+fn failover_config(
+    config: &ClusterConfig,
+    node: &str,
+    rng_seed: u64,
+    fence_device: Option<String>,
+) -> FailoverConfig {
     FailoverConfig {
         local_node: node.to_string(),
         nodes: config.nodes.clone(),
@@ -504,6 +547,7 @@ fn failover_config(config: &ClusterConfig, node: &str, rng_seed: u64) -> Failove
         keepalive: config.timing.keepalive,
         deadtime: config.timing.deadtime,
         rng_seed,
+        fence_device,
     }
 }
 
@@ -584,7 +628,7 @@ mod tests {
             &crate::registry::builtin(),
         )
         .unwrap();
-        let failover = failover_config(&config, "bravo", 7);
+        let failover = failover_config(&config, "bravo", 7, None);
         assert_eq!(failover.local_node, "bravo");
         assert_eq!(failover.nodes, ["alpha", "bravo", "charlie"]);
         assert_eq!(failover.auto_failback, AutoFailback::Off);

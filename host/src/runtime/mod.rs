@@ -19,6 +19,7 @@
 
 mod agents;
 mod core;
+mod fencer;
 pub mod media;
 pub mod state;
 mod timer;
@@ -31,6 +32,7 @@ use thiserror::Error;
 
 use crate::api::{ApiError, ApiServer};
 use crate::config::ClusterConfig;
+use crate::fencing::FenceDevice;
 use crate::resources::ResolvedResource;
 use crate::wire::auth::AuthKeys;
 
@@ -50,6 +52,8 @@ pub struct DaemonOptions {
     /// Every resource of every group, resolved to its agent: `[group][resource]` in
     /// configuration order.
     pub resources: Vec<Vec<ResolvedResource>>,
+    /// The STONITH device this node fences lost peers with, configured; `None`: no fencing.
+    pub fence_device: Option<FenceDevice>,
 }
 
 /// The daemon could not start or failed while running.

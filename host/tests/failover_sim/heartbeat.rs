@@ -165,7 +165,8 @@ impl HeartbeatNode {
                 action,
                 status,
             } => self.operation_done(group, resource, action, status),
-            Input::Timer => {}
+            // The stand-in, like the simulated vigil nodes, has no STONITH device.
+            Input::Timer | Input::FenceDone { .. } => {}
             Input::Standby(set) => {
                 // hb_standby writes `ask_resources … info=me` to the FIFO; it refuses `none`.
                 if set != vigil::failover::HoldSet::None {

@@ -527,6 +527,7 @@ impl<'a> Simulation<'a> {
                 keepalive: ms(scenario.keepalive),
                 deadtime: ms(scenario.deadtime),
                 rng_seed: seed ^ 0x5eed,
+                fence_device: None,
             })))
         });
         sim_node.resources = scenario
@@ -621,6 +622,12 @@ impl<'a> Simulation<'a> {
                             }
                             failover::Output::ShutdownComplete => {
                                 self.nodes[node].shutting_down = true;
+                            }
+                            failover::Output::Fence { node: lost } => {
+                                return Err(format!(
+                                    "asked to fence {lost}, but the simulated nodes have no \
+                                     STONITH device"
+                                ));
                             }
                         }
                     }
