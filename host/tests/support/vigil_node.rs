@@ -121,6 +121,20 @@ impl VigilNode {
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.await_answer();
+    }
+
+    /// Starts the daemon without waiting for it to answer, so that several nodes can be
+    /// started at one moment; [`VigilNode::await_answer`] then waits for each. The daemon
+    /// dies with the thread that calls this (see `die_with_test`): call it from a thread
+    /// that outlives the daemon.
+    pub fn launch(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "vigil on {} is still running",
+            self.name
+        );
         let stderr = OpenOptions::new()
             .create(true)
             .append(true)
@@ -147,6 +161,11 @@ impl VigilNode {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {VIGIL_BIN}: {e}"));
         self.child = Some(child);
+    }
+
+    /// Waits until the daemon [`VigilNode::launch`] started answers on its socket; fails
+    /// the test if it exits first or does not answer within [`SETTLE_TIMEOUT`].
+    pub fn await_answer(&mut self) {
         wait_for(
             &format!("vigil on {} to answer on its socket", self.name),
             SETTLE_TIMEOUT,

@@ -1,0 +1,296 @@
+//! The tables: per part, every measurement of every series with median, minimum and
+//! maximum, the failback overlaps, why series stopped, and the verdict against the
+//! project's targets.
+//!
+//! Owns the wording and layout of the output and the targets' thresholds; it measures
+//! nothing.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::trials::{Measurement, Series};
+use crate::{Implementation, Part, Timing, load_average};
+
+/// The death → address target: within the detection window plus this.
+const DEATH_TARGET_SLACK: Duration = Duration::from_millis(20);
+/// The cold start target: within twice the keepalive plus this.
+const COLD_START_TARGET_SLACK: Duration = Duration::from_millis(100);
+/// The standby target: below this.
+const STANDBY_TARGET: Duration = Duration::from_millis(50);
+/// The failback no-owner window target: below this.
+const FAILBACK_TARGET: Duration = Duration::from_millis(20);
+
+/// Median, minimum and maximum of a sample, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    /// How many values.
+    count: usize,
+    /// Their median (the mean of the middle two for an even count).
+    median: f64,
+    /// The smallest.
+    min: f64,
+    /// The largest.
+    max: f64,
+}
+
+impl Summary {
+    /// The summary of `values`, `None` when there are none.
+    fn of(values: &[f64]) -> Option<Summary> {
+        let mut sorted = values.to_vec();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Some(Summary {
+            count: n,
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+        })
+    }
+
+    /// The summary with `offset` ms taken off every value.
+    fn minus(self, offset: f64) -> Summary {
+        Summary {
+            median: self.median - offset,
+            min: self.min - offset,
+            max: self.max - offset,
+            ..self
+        }
+    }
+}
+
+/// One row of the main table: a label, and the values (already shifted) or why there are
+/// none.
+enum Row {
+    /// Measured values.
+    Values(Summary),
+    /// Not measured, with the word to print (`n/a`, `–`).
+    Missing(&'static str),
+}
+
+/// Prints one part: the table of every series, the notes, and the verdict.
+pub(crate) fn print_part(part: &Part, all: &[Series], load_before: &str, arp_measured: bool) {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {}: failover of one address\n", part.title);
+    let _ = writeln!(
+        out,
+        "Every time is on CLOCK_REALTIME. The address's arrival and departure on a node are \
+         the kernel's RTM_NEWADDR / RTM_DELADDR notifications, received by a netlink \
+         subscription in that node's namespace and stamped on receipt (no polling). Death: \
+         SIGSTOP of every process of node1's daemon, stamped right after the signals, then \
+         node1's bridge port detached; node1 had run more than 7 s (vigil, Heartbeat), the \
+         death falls at a random phase of the message interval. Gratuitous ARP: the first \
+         ARP announcing the address from node2's MAC captured by tcpdump on the bridge at \
+         or after node2's RTM_NEWADDR less 5 ms, stamped by the capture. Cold start: both \
+         daemons launched at the same moment, neither node holding the address. Standby: \
+         `hb_standby` on node1 (vigil's binary under that name, over its API; Heartbeat's \
+         script), from the moment the command is launched. Failback: node1 rebooted after \
+         a failover (daemon killed, address removed, port back) and its daemon launched; \
+         window = address on node1 − address off node2, negative when both held it. Load \
+         average {load_before} → {}.\n",
+        load_average()
+    );
+    let _ = writeln!(
+        out,
+        "| implementation | timing | measurement | trials | median ms | min ms | max ms |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for series in all {
+        for (label, row) in rows(series, arp_measured) {
+            match row {
+                Row::Values(s) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {label} | {} | {:.1} | {:.1} | {:.1} |",
+                        series.implementation, series.timing, s.count, s.median, s.min, s.max
+                    );
+                }
+                Row::Missing(word) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {label} | 0 | {word} | {word} | {word} |",
+                        series.implementation, series.timing
+                    );
+                }
+            }
+        }
+    }
+    for series in all {
+        write_notes(&mut out, series);
+    }
+    write_verdict(&mut out, part, all);
+    println!("{out}");
+}
+
+/// The rows of one series, in table order.
+fn rows(series: &Series, arp_measured: bool) -> Vec<(String, Row)> {
+    let of = |measurement| {
+        Summary::of(series.values(measurement)).map_or(Row::Missing("–"), Row::Values)
+    };
+    let window = series.timing.detection_window();
+    let window_ms = window.as_secs_f64() * 1e3;
+    let beyond = Summary::of(series.values(Measurement::DeathToAddress))
+        .map_or(Row::Missing("–"), |s| Row::Values(s.minus(window_ms)));
+    let standby = if series.implementation == Implementation::Keepalived {
+        Row::Missing("n/a")
+    } else {
+        of(Measurement::Standby)
+    };
+    let arp = if arp_measured {
+        of(Measurement::DeathToArp)
+    } else {
+        Row::Missing("not captured")
+    };
+    vec![
+        (
+            "death → address on node2".into(),
+            of(Measurement::DeathToAddress),
+        ),
+        (
+            format!(
+                "death → address, beyond {} ({} ms)",
+                series.timing.window_name(),
+                window.as_millis()
+            ),
+            beyond,
+        ),
+        ("death → first gratuitous ARP".into(), arp),
+        (
+            "cold start → address on node1".into(),
+            of(Measurement::ColdStart),
+        ),
+        ("standby → address on node2".into(), standby),
+        (
+            "failback: no-owner window (on node1 − off node2)".into(),
+            of(Measurement::FailbackWindow),
+        ),
+        (
+            "failback: node1 launched → address on node1".into(),
+            of(Measurement::ReturnToAddress),
+        ),
+    ]
+}
+
+/// Overlaps, missed ARP and failures of one series.
+fn write_notes(out: &mut String, series: &Series) {
+    let windows = series.values(Measurement::FailbackWindow);
+    let overlaps: Vec<f64> = windows.iter().filter(|w| **w < 0.0).map(|w| -w).collect();
+    if !overlaps.is_empty() {
+        let longest = overlaps.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            "\n{} at {}: at failback the address was on both nodes in {} of {} trials, for up \
+             to {longest:.2} ms.",
+            series.implementation,
+            series.timing,
+            overlaps.len(),
+            windows.len()
+        );
+    }
+    if series.arp_missed > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} at {}: no gratuitous ARP from node2 seen in {} failover(s).",
+            series.implementation, series.timing, series.arp_missed
+        );
+    }
+    if series.stale_announcements > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} at {}: node2 sent {} gratuitous ARP(s) for the address after node1's death \
+             but before it held the address again (repeats of the announcement of an earlier \
+             move, for an address it had given up); they are not counted as the takeover's.",
+            series.implementation, series.timing, series.stale_announcements
+        );
+    }
+    for failure in &series.failures {
+        let _ = writeln!(
+            out,
+            "\n{} at {}: trials stopped: {failure}",
+            series.implementation, series.timing
+        );
+    }
+}
+
+/// The targets, judged on vigil's maximum over the trials at each of its timings, with the
+/// anchor at the equal timing beside it.
+fn write_verdict(out: &mut String, part: &Part, all: &[Series]) {
+    let _ = writeln!(out, "\n### Targets ({})\n", part.title);
+    let _ = writeln!(
+        out,
+        "Judged on vigil's maximum over the trials.\n\n| target | vigil timing | limit ms | \
+         vigil median / max ms | anchor at the equal timing, median ms | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for comparison in &part.comparisons {
+        let vigil_timing = Timing::HaCf(comparison.vigil);
+        let find = |implementation, timing| {
+            all.iter()
+                .find(|s| s.implementation == implementation && s.timing == timing)
+        };
+        let Some(vigil) = find(Implementation::Vigil, vigil_timing) else {
+            continue;
+        };
+        let anchor = find(comparison.anchor, comparison.anchor_timing);
+        let targets = [
+            (
+                "death → address within deadtime + 20 ms",
+                Measurement::DeathToAddress,
+                comparison.vigil.deadtime_time + DEATH_TARGET_SLACK,
+            ),
+            (
+                "cold start → address within 2 × keepalive + 100 ms",
+                Measurement::ColdStart,
+                comparison.vigil.keepalive_time * 2 + COLD_START_TARGET_SLACK,
+            ),
+            (
+                "standby move below 50 ms",
+                Measurement::Standby,
+                STANDBY_TARGET,
+            ),
+            (
+                "failback no-owner window below 20 ms",
+                Measurement::FailbackWindow,
+                FAILBACK_TARGET,
+            ),
+        ];
+        for (target, measurement, limit) in targets {
+            let limit_ms = limit.as_secs_f64() * 1e3;
+            let (measured, verdict) = match Summary::of(vigil.values(measurement)) {
+                Some(s) => (
+                    format!("{:.1} / {:.1}", s.median, s.max),
+                    if s.max <= limit_ms {
+                        "**met**"
+                    } else {
+                        "**not met**"
+                    },
+                ),
+                None => ("–".into(), "not measured"),
+            };
+            let anchor_median = match anchor {
+                Some(series)
+                    if measurement == Measurement::Standby
+                        && series.implementation == Implementation::Keepalived =>
+                {
+                    format!("{}: n/a", series.implementation)
+                }
+                Some(series) => Summary::of(series.values(measurement)).map_or_else(
+                    || format!("{}: –", series.implementation),
+                    |s| format!("{}: {:.1}", series.implementation, s.median),
+                ),
+                None => format!("{}: not measured", comparison.anchor),
+            };
+            let _ = writeln!(
+                out,
+                "| {target} | {vigil_timing} | {limit_ms:.0} | {measured} | {anchor_median} | {verdict} |"
+            );
+        }
+    }
+}
