@@ -300,14 +300,15 @@ fn gratuitous_arp_reaches_the_peer_as_request_and_reply_from_our_mac() {
     let announced = lab_address(&sender, 101);
     let capture = ArpCapture::open(&peer);
     in_namespace(&sender, || {
-        SystemHost::new("test-garp")
-            .send_gratuitous_arp(
-                FIRST_LINK,
-                IpAddr::V4(announced),
-                3,
-                Duration::from_millis(50),
-            )
-            .unwrap();
+        let host = SystemHost::new("test-garp");
+        host.add_address(&vip_request(announced)).unwrap();
+        host.send_gratuitous_arp(
+            FIRST_LINK,
+            IpAddr::V4(announced),
+            3,
+            Duration::from_millis(50),
+        )
+        .unwrap();
     });
     let seen = capture.wait_for_announcements(announced, |seen| seen.len() >= 6);
     assert!(seen.iter().all(|f| f.sender_mac == mac), "{seen:?}");
@@ -315,6 +316,58 @@ fn gratuitous_arp_reaches_the_peer_as_request_and_reply_from_our_mac() {
     let requests = seen.iter().filter(|f| f.operation == 1).count();
     let replies = seen.iter().filter(|f| f.operation == 2).count();
     assert_eq!((requests, replies), (3, 3), "{seen:?}");
+}
+
+/// The request that puts `address`/24 on the lab link.
+fn vip_request(address: Ipv4Addr) -> AddressRequest {
+    AddressRequest {
+        interface: FIRST_LINK.to_string(),
+        address: prefix(address, 24),
+        broadcast: None,
+        label: None,
+    }
+}
+
+#[test]
+fn gratuitous_arp_stops_once_the_address_leaves_the_interface() {
+    let Some(mut lab) = Lab::new("garpstop") else {
+        return;
+    };
+    let sender = lab.add_node(1);
+    let peer = lab.add_node(2);
+    wait_for_lab_link(&peer, &sender);
+    let announced = lab_address(&sender, 102);
+    let capture = ArpCapture::open(&peer);
+    in_namespace(&sender, || {
+        let host = SystemHost::new("test-garp-stop");
+        host.add_address(&vip_request(announced)).unwrap();
+        host.send_gratuitous_arp(
+            FIRST_LINK,
+            IpAddr::V4(announced),
+            10,
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        // The address moves on (a standby, a failback) right after the first announcement.
+        host.remove_address(FIRST_LINK, prefix(announced, 24))
+            .unwrap();
+    });
+    let first = capture.wait_for_announcements(announced, |seen| seen.len() >= 2);
+    // Nine more announcements were planned over 900 ms; watch for twice that.
+    let mut later = Vec::new();
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_millis(1800) {
+        if let Some(frame) = capture.next()
+            && frame.sender_ip == announced
+        {
+            later.push(frame);
+        }
+    }
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        later.is_empty(),
+        "announced an address this node no longer holds: {later:?}"
+    );
 }
 
 #[test]

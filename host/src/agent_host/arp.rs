@@ -6,8 +6,10 @@
 //! announcement, as `arping -U` and `arping -A` send them (sender and target protocol
 //! address both the announced address, sender hardware address the interface's); for IPv6
 //! one neighbour advertisement with the override flag to all nodes. The first announcement
-//! is sent before returning, the rest on a background thread that owns its socket. It must
-//! not run `arping` or `send_arp`, and never receives: the socket is opened for protocol 0.
+//! is sent before returning, the rest on a background thread that owns its socket and stops
+//! as soon as the address is no longer on the interface (a node that gave the address away
+//! must not keep pulling its traffic). It must not run `arping` or `send_arp`, and never
+//! receives: the socket is opened for protocol 0.
 
 use std::io;
 use std::mem;
@@ -223,7 +225,8 @@ impl PacketSender {
 }
 
 /// Announces `address` on `link` `count` times, `interval` apart: the first announcement
-/// before returning, the rest from a background thread.
+/// before returning, the rest from a background thread, each only while the address is
+/// still on the link.
 pub fn announce(
     link: &Link,
     address: IpAddr,
@@ -249,6 +252,14 @@ pub fn announce(
             .spawn(move || {
                 for _ in 1..count {
                     thread::sleep(interval);
+                    if !still_assigned(&sender.interface, address) {
+                        tracing::debug!(
+                            interface = %sender.interface,
+                            %address,
+                            "gratuitous ARP stopped: the address left the interface"
+                        );
+                        return;
+                    }
                     if let Err(e) = sender.send_all(&frames) {
                         tracing::warn!(
                             interface = %sender.interface,
@@ -265,6 +276,17 @@ pub fn announce(
         }
     }
     Ok(())
+}
+
+/// Whether `address` is still configured on `interface`. A failed lookup counts as yes: an
+/// announcement too many is better than none when the address is there.
+fn still_assigned(interface: &str, address: IpAddr) -> bool {
+    match super::netlink::addresses() {
+        Ok(addresses) => addresses
+            .iter()
+            .any(|a| a.interface == interface && a.address.address == address),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
