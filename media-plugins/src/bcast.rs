@@ -14,7 +14,7 @@ use std::os::fd::BorrowedFd;
 
 use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
 
-use crate::udp::{self, DeviceBinding, InterfaceName, ReceiveSocket};
+use crate::udp::{self, DeviceBinding, InterfaceName, OwnSender, ReceiveSocket};
 
 /// A `bcast` line, checked: the one interface to broadcast on and the cluster port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,8 @@ impl BcastMedium {
         let receiver = ReceiveSocket::bind(
             receive_socket,
             SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, config.port),
-        )?;
+        )?
+        .skip_frames_of(OwnSender::of(&sender)?);
 
         Ok(Self {
             device: config.device.clone(),

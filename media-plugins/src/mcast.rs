@@ -14,7 +14,7 @@ use std::os::fd::BorrowedFd;
 
 use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
 
-use crate::udp::{self, InterfaceName, ReceiveSocket};
+use crate::udp::{self, InterfaceName, OwnSender, ReceiveSocket};
 
 /// A `mcast` line, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,8 @@ impl McastMedium {
         sender.set_multicast_loop_v4(config.loopback)?;
 
         let destination = SocketAddrV4::new(config.group, config.port);
-        let receiver = ReceiveSocket::bind(udp::ipv4_udp_socket()?, destination)?;
+        let receiver = ReceiveSocket::bind(udp::ipv4_udp_socket()?, destination)?
+            .skip_frames_of(OwnSender::of(&sender)?);
         receiver.join_multicast(config.group, interface)?;
 
         Ok(Self {
@@ -300,8 +301,15 @@ mod tests {
             matches!(from, PeerAddress::Udp(address) if address.ip() == Ipv4Addr::LOCALHOST),
             "{from}"
         );
-        // With loop 1 the sender's own receive socket hears the group too.
-        let (len, _) = first.recv(&mut buf).expect("first hears itself");
-        assert_eq!(buf.get(..len), Some(&b"from first"[..]));
+        // With loop 1 the group's traffic loops back to the sender's own receive socket
+        // too, but a medium skips its own frames (the host loops its messages back itself).
+        second.send(b"from second").expect("send");
+        let (len, _) = first.recv(&mut buf).expect("first hears second");
+        assert_eq!(buf.get(..len), Some(&b"from second"[..]));
+        let skipped = first.try_recv(&mut buf);
+        assert!(
+            matches!(&skipped, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "first got its own frame back: {skipped:?}"
+        );
     }
 }

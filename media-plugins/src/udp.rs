@@ -171,6 +171,48 @@ pub(crate) struct ReceiveSocket {
     socket: UdpSocket,
     /// Set once by `shutdown`; from then on `recv` fails.
     shut_down: AtomicBool,
+    /// This medium's own sending socket, whose frames the network hands back (broadcast,
+    /// looped-back multicast): skipped here, before anyone decodes them.
+    own_sender: Option<OwnSender>,
+}
+
+/// Where this node's frames on one medium come from: the sending socket's port on any of
+/// the host's addresses. The host loops its own messages back internally, so the copy the
+/// network returns is only work (a decode, a wake-up, a duplicate to count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnSender {
+    port: u16,
+    addresses: Vec<Ipv4Addr>,
+}
+
+impl OwnSender {
+    /// Binds `sender` to an ephemeral port if it is not bound yet (so its port is known
+    /// before the first send) and returns its identity.
+    pub(crate) fn of(sender: &Socket) -> io::Result<Self> {
+        let port = match sender.local_addr()?.as_socket_ipv4() {
+            Some(bound) if bound.port() != 0 => bound.port(),
+            _ => {
+                sender.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0).into())?;
+                sender
+                    .local_addr()?
+                    .as_socket_ipv4()
+                    .map_or(0, |bound| bound.port())
+            }
+        };
+        Ok(Self {
+            port,
+            addresses: local_ipv4_addresses()?,
+        })
+    }
+
+    fn sent(&self, from: &std::net::SocketAddr) -> bool {
+        match from {
+            std::net::SocketAddr::V4(from) => {
+                from.port() == self.port && self.addresses.contains(from.ip())
+            }
+            std::net::SocketAddr::V6(_) => false,
+        }
+    }
 }
 
 impl ReceiveSocket {
@@ -187,7 +229,14 @@ impl ReceiveSocket {
         Ok(Self {
             socket: socket.into(),
             shut_down: AtomicBool::new(false),
+            own_sender: None,
         })
+    }
+
+    /// Skips, from now on, the frames `own` sent.
+    pub(crate) fn skip_frames_of(mut self, own: OwnSender) -> Self {
+        self.own_sender = Some(own);
+        self
     }
 
     /// Joins `group` on the interface whose address is `interface` (IP_ADD_MEMBERSHIP).
@@ -207,14 +256,17 @@ impl ReceiveSocket {
         self.socket.as_fd()
     }
 
-    /// Takes one waiting datagram: its length and sender, `WouldBlock` when none is waiting;
-    /// fails once `shutdown` has been called.
+    /// Takes one waiting datagram, skipping this medium's own: its length and sender,
+    /// `WouldBlock` when none is waiting; fails once `shutdown` has been called.
     pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
         loop {
             if self.shut_down.load(Ordering::Acquire) {
                 return Err(Self::shut_down_error());
             }
             match self.socket.recv_from(buf) {
+                Ok((_, from)) if self.own_sender.as_ref().is_some_and(|own| own.sent(&from)) => {
+                    continue;
+                }
                 Ok((len, from)) => return Ok((len, PeerAddress::Udp(from))),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err),
