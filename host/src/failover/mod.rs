@@ -353,6 +353,9 @@ pub struct Failover {
     version: u64,
     /// Groups we stand by for.
     standby: BTreeSet<usize>,
+    /// Of those, the ones we stand by for because a peer took them over, with that peer:
+    /// when it later stands by for them itself, ours ends.
+    standby_for_takeover: BTreeMap<usize, usize>,
     /// Groups we may not run.
     failed: BTreeSet<usize>,
     /// The Heartbeat standby exchange under way, if any.
@@ -450,6 +453,7 @@ impl Failover {
             incarnation: format!("{:x}", config.rng_seed),
             version: 0,
             standby: BTreeSet::new(),
+            standby_for_takeover: BTreeMap::new(),
             failed: BTreeSet::new(),
             exchange: None,
             last_announced: None,
@@ -1033,6 +1037,19 @@ impl Failover {
         });
         let knows_us = ours.is_some();
         let seen_ours = ours.map_or(0, |e| e.version);
+        // We stand by for groups because this peer took them over; now it stands by for
+        // them itself (its operator's newer request): our standby for them ends, so they can
+        // move here.
+        let newly: Vec<usize> = standby
+            .difference(&self.peers[node].standby)
+            .copied()
+            .filter(|g| self.standby_for_takeover.get(g) == Some(&node))
+            .collect();
+        for g in newly {
+            self.standby.remove(&g);
+            self.standby_for_takeover.remove(&g);
+            self.groups[g].runner.retry_stop();
+        }
         let peer = &mut self.peers[node];
         peer.kind = PeerKind::Vigil;
         peer.version = state.version;
@@ -1196,6 +1213,7 @@ impl Failover {
         for g in &covered {
             self.peers[node].standby.remove(g);
             self.peers[node].failed.remove(g);
+            self.standby_for_takeover.insert(*g, node);
         }
         Self::event(
             out,
@@ -1375,6 +1393,8 @@ impl Failover {
         if self.phase != Phase::Running {
             return;
         }
+        // Our operator's request replaces whatever a peer's takeover asked of us.
+        self.standby_for_takeover.clear();
         if set == HoldSet::None {
             self.standby.clear();
             for group in &mut self.groups {
@@ -1457,6 +1477,7 @@ impl Failover {
         }
         for g in self.covered(set, self.local) {
             self.standby.remove(&g);
+            self.standby_for_takeover.remove(&g);
             self.failed.remove(&g);
             self.groups[g].runner.retry_stop();
         }

@@ -1650,3 +1650,25 @@ fn a_node_that_held_nothing_is_not_fenced() {
     assert!(cluster.fence_requests.is_empty());
     assert_eq!(cluster.running(0), ["a"]);
 }
+
+#[test]
+fn standby_after_a_takeover_moves_the_groups_again() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = Cluster::start_all(&["a", "b"], &groups, AutoFailback::On);
+    assert_eq!(cluster.running(0), ["a"]);
+    cluster.input(0, Input::Standby(HoldSet::All));
+    cluster.settle();
+    assert_eq!(cluster.running(0), ["b"]);
+    cluster.input(0, Input::Takeover(HoldSet::All));
+    cluster.settle();
+    assert_eq!(cluster.running(0), ["a"], "takeover brings it back");
+    // b stands by since a's takeover; a's new standby is the newer request.
+    cluster.input(0, Input::Standby(HoldSet::All));
+    cluster.settle();
+    assert_eq!(
+        cluster.running(0),
+        ["b"],
+        "the second standby did not move the group"
+    );
+    cluster.assert_never_duplicated();
+}
