@@ -7,6 +7,7 @@ use std::path::Path;
 
 use vigil_agents::AgentSettings;
 use vigil_plugin_api::Registry;
+use vigil_stonith::StonithSettings;
 
 /// A registry holding every built-in plugin, with agents keeping their runtime files under
 /// the default `/run/vigil`.
@@ -25,5 +26,6 @@ pub fn for_node(run_directory: &Path) -> Registry {
             run_directory: run_directory.to_path_buf(),
         },
     );
+    vigil_stonith::register(&mut registry, &StonithSettings::default());
     registry
 }

@@ -7,8 +7,11 @@
 mod cl_status;
 mod demo;
 mod events;
+mod getopt;
+mod meatclient;
 mod standby;
 mod status;
+mod stonith;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -93,6 +96,30 @@ enum Command {
     },
     /// Run a three-node cluster on loopback and show a node dying (no root needed).
     Demo,
+    /// cluster-glue's `stonith` tool: list, describe, query and reset STONITH devices
+    /// (`vigil stonith -h` for its options).
+    // Listed here for `vigil --help`; `main` hands its arguments over before clap parses them.
+    #[command(disable_help_flag = true)]
+    Stonith {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The operator's side of the meatware STONITH device (as `meatclient`).
+    Meatware {
+        #[command(subcommand)]
+        action: MeatwareAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MeatwareAction {
+    /// Confirm to the waiting meatware device that NODE was power-cycled by hand.
+    Confirm {
+        node: String,
+        /// Wait for a device to ask, printing a dot a second.
+        #[arg(short = 'w', long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +152,22 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         };
         let set = args.get(1).map(|a| a.to_string_lossy().into_owned());
         return standby::run(direction, set.as_deref(), None, true);
+    }
+    let rest_args = || -> Vec<String> {
+        args.iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    if program == "stonith" {
+        return stonith::main(&program, &rest_args());
+    }
+    if program == "meatclient" {
+        return meatclient::main(&program, &rest_args());
+    }
+    // `vigil stonith` gets its arguments raw (`--` and `-h` included), before clap sees them.
+    if args.get(1).is_some_and(|a| a == "stonith") {
+        return stonith::main("vigil stonith", &rest_args()[1..]);
     }
     if program == "cl_status" {
         let rest: Vec<String> = args
@@ -245,6 +288,10 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Demo => demo::run(),
+        Command::Stonith { args } => Ok(stonith::main("vigil stonith", &args)),
+        Command::Meatware {
+            action: MeatwareAction::Confirm { node, wait },
+        } => Ok(meatclient::confirm(&node, wait)),
     }
 }
 
