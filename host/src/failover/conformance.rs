@@ -85,7 +85,7 @@ fn output_to_json(output: &Output) -> Value {
             resource,
             action,
         } => json!({"run": {"group": group, "resource": resource, "action": action.as_str()}}),
-        Output::Fence { node } => json!({"fence": node}),
+        Output::Fence { node, attempt } => json!({"fence": node, "attempt": attempt}),
         Output::Event(event) => json!({"event": event.to_string()}),
         Output::ShutdownComplete => json!("shutdown_complete"),
     }

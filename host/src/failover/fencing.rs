@@ -30,6 +30,8 @@ pub(super) struct FenceNeed {
     phase: FencePhase,
     /// Our attempts so far.
     attempts: u32,
+    /// The number of our attempt at work (see [`Output::Fence`]).
+    attempt_id: u64,
     /// What the device said the last time it failed.
     last_error: Option<String>,
 }
@@ -73,6 +75,7 @@ impl Failover {
             groups: BTreeSet::new(),
             phase: FencePhase::Waiting,
             attempts: 0,
+            attempt_id: 0,
             last_error: None,
         });
         need.groups.extend(groups);
@@ -126,7 +129,13 @@ impl Failover {
                 need.phase = FencePhase::Waiting;
                 continue;
             }
+            self.fence_attempts += 1;
+            let attempt_id = self.fence_attempts;
+            let Some(need) = self.fences.get_mut(&node) else {
+                continue;
+            };
             need.attempts += 1;
+            need.attempt_id = attempt_id;
             need.phase = FencePhase::Running;
             let attempt = need.attempts;
             let name = self.name(node).to_string();
@@ -138,14 +147,19 @@ impl Failover {
                     attempt,
                 },
             );
-            out.push(Output::Fence { node: name });
+            out.push(Output::Fence {
+                node: name,
+                attempt: attempt_id,
+            });
         }
     }
 
-    /// Our device finished with `node`.
+    /// Our device finished attempt `attempt` on `node`; an answer to any other attempt than
+    /// the one at work is stale and ignored.
     pub(super) fn on_fence_done(
         &mut self,
         node: &str,
+        attempt: u64,
         result: Result<(), String>,
         now: Duration,
         out: &mut Vec<Output>,
@@ -156,14 +170,14 @@ impl Failover {
         let Some(need) = self
             .fences
             .get_mut(&index)
-            .filter(|need| need.phase == FencePhase::Running)
+            .filter(|need| need.phase == FencePhase::Running && need.attempt_id == attempt)
         else {
             return;
         };
         let name = node.to_ascii_lowercase();
         match result {
             Ok(()) => {
-                self.fences.remove(&index);
+                let need = self.fences.remove(&index);
                 out.push(Output::Send(messages::stonith_result(
                     &name,
                     messages::STONITH_OK,
@@ -175,6 +189,7 @@ impl Failover {
                         by: self.name(self.local).to_string(),
                     },
                 );
+                self.announce_takeover(index, need, out);
             }
             Err(reason) => {
                 let delay = retry_delay(need.attempts);
@@ -209,12 +224,30 @@ impl Failover {
         let Some(index) = self.node_index(&node) else {
             return;
         };
-        if self.fences.remove(&index).is_some() {
+        if let Some(need) = self.fences.remove(&index) {
             Self::event(
                 out,
                 FailoverEvent::Fenced {
                     node,
                     by: self.name(from).to_string(),
+                },
+            );
+            self.announce_takeover(index, Some(need), out);
+        }
+    }
+
+    /// Once `node` is reset, says that we take over what it held, if any of it is ours.
+    fn announce_takeover(&self, node: usize, need: Option<FenceNeed>, out: &mut Vec<Output>) {
+        let ours = need.is_some_and(|need| {
+            need.groups
+                .iter()
+                .any(|&g| self.chosen_owner(g) == Some(self.local))
+        });
+        if ours {
+            Self::event(
+                out,
+                FailoverEvent::TakingOverFrom {
+                    node: self.name(node).to_string(),
                 },
             );
         }

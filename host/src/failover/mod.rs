@@ -243,6 +243,10 @@ pub enum Input {
     FenceDone {
         /// The node (lower case).
         node: String,
+        /// The attempt this answers, as [`Output::Fence`] numbered it; the answer to an
+        /// earlier attempt (a reset that was cancelled, or given up at its deadline) is
+        /// ignored.
+        attempt: u64,
         /// The outcome.
         result: Result<(), String>,
     },
@@ -273,6 +277,8 @@ pub enum Output {
     Fence {
         /// The node (lower case).
         node: String,
+        /// Numbers this attempt, unique in this run: [`Input::FenceDone`] gives it back.
+        attempt: u64,
     },
     /// Log and publish.
     Event(FailoverEvent),
@@ -377,6 +383,8 @@ pub struct Failover {
     fence_device: Option<String>,
     /// Lost nodes that must be reset before their groups move.
     fences: BTreeMap<usize, fencing::FenceNeed>,
+    /// The number of the last reset attempt asked for.
+    fence_attempts: u64,
 }
 
 impl Failover {
@@ -464,6 +472,7 @@ impl Failover {
             duplicates: BTreeSet::new(),
             fence_device: config.fence_device,
             fences: BTreeMap::new(),
+            fence_attempts: 0,
         }
     }
 
@@ -486,7 +495,11 @@ impl Failover {
                 status,
             } => self.on_operation_done(group, resource, action, status, now, &mut out),
             Input::Timer => {}
-            Input::FenceDone { node, result } => self.on_fence_done(&node, result, now, &mut out),
+            Input::FenceDone {
+                node,
+                attempt,
+                result,
+            } => self.on_fence_done(&node, attempt, result, now, &mut out),
             Input::Standby(set) => self.on_standby_command(set, now, &mut out),
             Input::Takeover(set) => self.on_takeover_command(set, &mut out),
             Input::Shutdown => self.begin_shutdown(&mut out),
@@ -849,9 +862,10 @@ impl Failover {
         peer.claims.clear();
         peer.bits = 0;
         self.require_fencing(node, held.clone());
-        if held
-            .iter()
-            .any(|&g| self.chosen_owner(g) == Some(self.local))
+        if !self.fences.contains_key(&node)
+            && held
+                .iter()
+                .any(|&g| self.chosen_owner(g) == Some(self.local))
         {
             Self::event(
                 out,

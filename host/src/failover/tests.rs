@@ -150,8 +150,8 @@ struct Cluster {
     duplicate: Option<String>,
     /// The STONITH device every node fences with, if any.
     fence_device: Option<String>,
-    /// Resets asked for and not answered yet: (node asked, node to reset).
-    fence_requests: Vec<(usize, String)>,
+    /// Resets asked for and not answered yet: (node asked, node to reset, attempt).
+    fence_requests: Vec<(usize, String, u64)>,
     groups: Vec<GroupConfig>,
     mode: AutoFailback,
 }
@@ -266,7 +266,9 @@ impl Cluster {
                     self.operations.push_back((i, *group, *resource, *action));
                 }
                 Output::Event(event) => self.events.push((i, event.to_string())),
-                Output::Fence { node } => self.fence_requests.push((i, node.clone())),
+                Output::Fence { node, attempt } => {
+                    self.fence_requests.push((i, node.clone(), *attempt));
+                }
                 Output::ShutdownComplete => {}
             }
         }
@@ -1499,11 +1501,12 @@ fn fenced_cluster(names: &[&str], groups: &[GroupConfig]) -> Cluster {
 /// Answers the oldest pending reset with `result`, then settles.
 fn answer_fence(cluster: &mut Cluster, result: Result<(), String>) -> (usize, String) {
     assert!(!cluster.fence_requests.is_empty(), "no reset was asked for");
-    let (asker, node) = cluster.fence_requests.remove(0);
+    let (asker, node, attempt) = cluster.fence_requests.remove(0);
     cluster.input(
         asker,
         Input::FenceDone {
             node: node.clone(),
+            attempt,
             result,
         },
     );
@@ -1518,7 +1521,7 @@ fn with_fencing_the_survivor_resets_the_lost_node_before_it_takes_over() {
     assert_eq!(cluster.running(0), ["a"]);
     cluster.kill(0);
     cluster.settle();
-    assert_eq!(cluster.fence_requests, [(1, "a".to_string())]);
+    assert_eq!(cluster.fence_requests, [(1, "a".to_string(), 1)]);
     assert!(cluster.running(0).is_empty(), "taken over before the reset");
     let fencing = cluster.status(1).fencing;
     assert_eq!(fencing.len(), 1);
@@ -1593,7 +1596,7 @@ fn with_three_nodes_one_survivor_resets_and_the_other_waits_for_its_word() {
     cluster.settle();
     assert_eq!(
         cluster.fence_requests,
-        [(1, "a".to_string())],
+        [(1, "a".to_string(), 1)],
         "exactly one survivor, the group's next owner, resets a"
     );
     assert_eq!(cluster.status(2).fencing[0].state, "waiting");
@@ -1671,4 +1674,33 @@ fn standby_after_a_takeover_moves_the_groups_again() {
         "the second standby did not move the group"
     );
     cluster.assert_never_duplicated();
+}
+
+#[test]
+fn the_answer_to_a_cancelled_reset_does_not_complete_a_later_one() {
+    let groups = [group("g", "a", &["svc"])];
+    let mut cluster = fenced_cluster(&["a", "b"], &groups);
+    cluster.kill(0);
+    cluster.settle();
+    // a comes back before the operator answered (meatware), takes its group back, and is
+    // lost again.
+    cluster.boot(0);
+    cluster.settle();
+    assert_eq!(cluster.running(0), ["a"]);
+    cluster.kill(0);
+    cluster.settle();
+    let attempts: Vec<u64> = cluster.fence_requests.iter().map(|r| r.2).collect();
+    assert_eq!(attempts, [1, 2]);
+    // The operator confirms the first, stale request: nothing moves.
+    let (_, _, first) = cluster.fence_requests[0].clone();
+    assert_eq!(first, 1);
+    answer_fence(&mut cluster, Ok(()));
+    assert!(
+        cluster.running(0).is_empty(),
+        "taken over on a stale confirmation"
+    );
+    assert_eq!(cluster.status(1).fencing[0].state, "fencing");
+    // The current request's answer does.
+    answer_fence(&mut cluster, Ok(()));
+    assert_eq!(cluster.running(0), ["b"]);
 }

@@ -382,13 +382,14 @@ impl Core {
                     event.is_warning(),
                 );
             }
-            failover::Output::Fence { node } => match &self.fencer {
+            failover::Output::Fence { node, attempt } => match &self.fencer {
                 Some(fencer) => {
-                    tracing::info!(%node, device = fencer.device_type(), "STONITH: resetting");
-                    fencer.fence(node);
+                    tracing::info!(%node, attempt, device = fencer.device_type(), "STONITH: resetting");
+                    fencer.fence(node, attempt);
                 }
                 None => pending.push_back(Step::Failover(failover::Input::FenceDone {
                     node,
+                    attempt,
                     result: Err("no STONITH device is configured".to_string()),
                 })),
             },
@@ -429,6 +430,7 @@ impl Core {
         }
         self.process(Step::Failover(failover::Input::FenceDone {
             node: outcome.node,
+            attempt: outcome.attempt,
             result: outcome.result,
         }));
     }

@@ -22,6 +22,8 @@ pub const FENCE_TIMEOUT: Duration = Duration::from_secs(660);
 pub struct FenceResult {
     /// The node (lower case).
     pub node: String,
+    /// The attempt, as failover numbered it.
+    pub attempt: u64,
     /// `Err` carries what the device said.
     pub result: Result<(), String>,
     /// How long the attempt took.
@@ -44,13 +46,15 @@ impl Fencer {
         &self.device.device_type
     }
 
-    /// Resets `node` on a thread of its own; exactly one [`FenceResult`] follows.
-    pub fn fence(&self, node: String) {
+    /// Resets `node` on a thread of its own; exactly one [`FenceResult`] follows. An
+    /// attempt waits for the device while an earlier one still holds it (a meatware request
+    /// waiting for its operator); the earlier one's answer carries its own number.
+    pub fn fence(&self, node: String, attempt: u64) {
         let device = self.device.clone();
         let results = self.results.clone();
         let spawned = thread::Builder::new()
             .name(format!("fence-{node}"))
-            .spawn(move || supervise(device, node, results));
+            .spawn(move || supervise(device, node, attempt, results));
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start a fencing thread");
         }
@@ -58,7 +62,12 @@ impl Fencer {
 }
 
 /// Runs one attempt on a worker thread and forwards its result, or a timeout.
-fn supervise(device: FenceDevice, node: String, results: UnboundedSender<FenceResult>) {
+fn supervise(
+    device: FenceDevice,
+    node: String,
+    attempt: u64,
+    results: UnboundedSender<FenceResult>,
+) {
     let started = Instant::now();
     let (done, outcome) = std_mpsc::channel();
     let worker_node = node.clone();
@@ -85,6 +94,7 @@ fn supervise(device: FenceDevice, node: String, results: UnboundedSender<FenceRe
     };
     let _ = results.send(FenceResult {
         node,
+        attempt,
         result,
         elapsed: started.elapsed(),
     });

@@ -623,7 +623,7 @@ impl<'a> Simulation<'a> {
                             failover::Output::ShutdownComplete => {
                                 self.nodes[node].shutting_down = true;
                             }
-                            failover::Output::Fence { node: lost } => {
+                            failover::Output::Fence { node: lost, .. } => {
                                 return Err(format!(
                                     "asked to fence {lost}, but the simulated nodes have no \
                                      STONITH device"
