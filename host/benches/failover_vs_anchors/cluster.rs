@@ -3,13 +3,15 @@
 //! captured for gratuitous ARP.
 //!
 //! Owns the node life cycle the trials share (prepare, launch both at once, freeze and cut,
-//! kill, reboot, standby and takeover), where each implementation keeps its files, and
-//! waiting for the group to settle on a node. It measures nothing itself: the trials take
-//! the times.
+//! kill, reboot, standby and takeover), where each implementation keeps its files, the
+//! operator's side of a meatware reset (Debian's `meatclient` in the survivor's namespaces),
+//! and waiting for the group to settle on a node. It measures nothing itself: the trials
+//! take the times.
 
 use std::fs;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +21,7 @@ use crate::keepalived::{BACKUP_PRIORITY, KeepalivedNode, OWNER_PRIORITY};
 use crate::support::capture::{ArpPacket, PortCapture};
 use crate::support::heartbeat::HeartbeatNode;
 use crate::support::netns::{FIRST_LINK, Lab, NodeNet};
-use crate::support::vigil_node::VigilNode;
+use crate::support::vigil_node::{PrivateDir, VigilNode};
 use crate::support::{
     ClStatus, ClusterConfig, MediumKind, node_name, run_checked, signal_process, write_file,
 };
@@ -34,6 +36,9 @@ pub(crate) const IFCONFIG: &str = "/sbin/ifconfig";
 pub(crate) const HEARTBEAT_STANDBY: &str = "/usr/share/heartbeat/hb_standby";
 /// Heartbeat's `hb_takeover`: the node takes them back.
 const HEARTBEAT_TAKEOVER: &str = "/usr/share/heartbeat/hb_takeover";
+/// Debian's `meatclient` (package cluster-glue): the operator confirms a meatware reset with
+/// it, to Heartbeat's device and to vigil's alike.
+pub(crate) const DEBIAN_MEATCLIENT: &str = "/usr/sbin/meatclient";
 
 /// The timing block the lab's `ClusterConfig::ha_cf` writes; the benchmark swaps it for the
 /// timing under measurement.
@@ -98,15 +103,39 @@ impl<'a> Bench<'a> {
         implementation: Implementation,
         timing: Timing,
     ) -> Result<Cluster<'a>, String> {
+        self.build(implementation, timing, None)
+    }
+
+    /// Like [`Bench::cluster`], for vigil or Heartbeat, with the ha.cf line `stonith_host *
+    /// DEVICE` on both nodes: a survivor resets its lost peer through that device before it
+    /// takes the group over.
+    pub(crate) fn fenced_cluster(
+        &mut self,
+        implementation: Implementation,
+        timing: Timing,
+        device: &str,
+    ) -> Result<Cluster<'a>, String> {
+        if implementation == Implementation::Keepalived {
+            return Err("keepalived has no STONITH".into());
+        }
+        self.build(implementation, timing, Some(device))
+    }
+
+    fn build(
+        &mut self,
+        implementation: Implementation,
+        timing: Timing,
+        stonith_device: Option<&str>,
+    ) -> Result<Cluster<'a>, String> {
         let nets = self.fresh_nets();
         let [a, b, c, _] = nets[0].address.octets();
         let address = Ipv4Addr::new(a, b, c, GROUP_HOST);
         let daemons = match (implementation, timing) {
             (Implementation::Vigil, Timing::HaCf(ha_cf)) => {
-                prepare_vigil(&nets, address, ha_cf).map(Daemon::Vigil)
+                prepare_vigil(&nets, address, ha_cf, stonith_device).map(Daemon::Vigil)
             }
             (Implementation::Heartbeat, Timing::HaCf(ha_cf)) => {
-                prepare_heartbeat(&nets, address, ha_cf).map(Daemon::Heartbeat)
+                prepare_heartbeat(&nets, address, ha_cf, stonith_device).map(Daemon::Heartbeat)
             }
             (Implementation::Keepalived, Timing::Vrrp(vrrp)) => {
                 let priorities = [OWNER_PRIORITY, BACKUP_PRIORITY];
@@ -168,15 +197,37 @@ fn cluster_config(nets: &[NodeNet; 2]) -> ClusterConfig {
 }
 
 /// Writes the files of both nodes through the lab's support code, which starts vigil at
-/// once; it is killed again, so that both can be launched together.
-fn prepare_vigil(nets: &[NodeNet; 2], address: Ipv4Addr, timing: HaCfTiming) -> [VigilNode; 2] {
+/// once; it is killed again, so that both can be launched together. With a STONITH device,
+/// each daemon also gets a `/run` of its own (a directory of the node, in a private mount
+/// namespace), as Heartbeat's nodes have: meatware's FIFO is then the survivor's alone.
+fn prepare_vigil(
+    nets: &[NodeNet; 2],
+    address: Ipv4Addr,
+    timing: HaCfTiming,
+    stonith_device: Option<&str>,
+) -> [VigilNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
-        let mut node =
-            VigilNode::start_prepared(&net, &node_name(net.index), &config, &[], |ha_dir| {
+        let private_run: Vec<PrivateDir> = stonith_device
+            .map(|_| PrivateDir {
+                source: net.dir.join("run"),
+                target: PathBuf::from("/run"),
+            })
+            .into_iter()
+            .collect();
+        let mut node = VigilNode::start_prepared(
+            &net,
+            &node_name(net.index),
+            &config,
+            &private_run,
+            |ha_dir| {
                 write_file(&ha_dir.join("haresources"), &haresources(address), 0o644);
                 retime(&ha_dir.join("ha.cf"), timing);
-            });
+                if let Some(device) = stonith_device {
+                    add_stonith_host(&ha_dir.join("ha.cf"), device);
+                }
+            },
+        );
         node.kill_hard();
         node
     })
@@ -189,12 +240,16 @@ fn prepare_heartbeat(
     nets: &[NodeNet; 2],
     address: Ipv4Addr,
     timing: HaCfTiming,
+    stonith_device: Option<&str>,
 ) -> [HeartbeatNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
         let node = HeartbeatNode::start_prepared(&net, &node_name(net.index), &config, |etc| {
             write_file(&etc.join("haresources"), &haresources(address), 0o644);
             retime(&etc.join("ha.cf"), timing);
+            if let Some(device) = stonith_device {
+                add_stonith_host(&etc.join("ha.cf"), device);
+            }
         });
         node.kill_and_reap();
         node
@@ -213,6 +268,14 @@ fn retime(ha_cf: &Path, timing: HaCfTiming) {
     );
     let retimed = text.replacen(LAB_TIMING_LINES, &timing.ha_cf_lines(), 1);
     fs::write(ha_cf, retimed).unwrap_or_else(|e| panic!("cannot write {}: {e}", ha_cf.display()));
+}
+
+/// Appends `stonith_host * DEVICE` to a node's ha.cf: every node resets its peers with it.
+fn add_stonith_host(ha_cf: &Path, device: &str) {
+    let mut text = fs::read_to_string(ha_cf)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ha_cf.display()));
+    text.push_str(&format!("stonith_host * {device}\n"));
+    fs::write(ha_cf, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", ha_cf.display()));
 }
 
 /// The daemon of a node, of any implementation.
@@ -331,6 +394,24 @@ impl Node {
                 if standby { "hb_standby" } else { "hb_takeover" },
                 self.index
             ))
+        }
+    }
+
+    /// A command that runs `program` in the namespaces the node's daemon lives in (network
+    /// and mount, so it sees the daemon's `/run`); keepalived's are the lab's alone.
+    fn enter(&self, program: &str) -> Command {
+        match &self.daemon {
+            Daemon::Vigil(node) => {
+                let mut command = Command::new("nsenter");
+                command
+                    .arg("-t")
+                    .arg(node.pid().to_string())
+                    .args(["-m", "-n", "--"])
+                    .arg(program);
+                command
+            }
+            Daemon::Heartbeat(node) => node.enter(program),
+            Daemon::Keepalived(node) => node.net().exec(program),
         }
     }
 
@@ -530,6 +611,53 @@ impl Cluster<'_> {
     /// Asks node `index` to take the groups back (`hb_takeover`).
     pub(crate) fn takeover(&self, index: u8) -> Result<(), String> {
         self.node(index).move_group(false)
+    }
+
+    /// Whether node `index`'s meatware device waits for the operator to confirm the reset
+    /// of `host`: its FIFO `/run/meatware.HOST` exists as the daemon sees `/run`.
+    pub(crate) fn meatware_waits(&self, index: u8, host: &str) -> bool {
+        self.node(index)
+            .enter("test")
+            .args(["-p", &format!("/run/meatware.{host}")])
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// The operator confirms on node `index` that `host` was power-cycled: Debian's
+    /// `meatclient -c HOST` in the daemon's namespaces, answered `y` (given on its stdin
+    /// before it starts: it reads the answer only after it has opened the FIFO). Returns
+    /// the moment just before it was started, or what it said when it did not confirm
+    /// (no device listening yet is exit code 4).
+    pub(crate) fn confirm_meatware(&self, index: u8, host: &str) -> Result<SystemTime, String> {
+        let mut command = self.node(index).enter(DEBIAN_MEATCLIENT);
+        command
+            .args(["-c", host])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = SystemTime::now();
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {DEBIAN_MEATCLIENT}: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(b"y\n")
+                .map_err(|e| format!("cannot answer {DEBIAN_MEATCLIENT}: {e}"))?;
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| format!("{DEBIAN_MEATCLIENT} did not finish: {e}"))?;
+        if output.status.success() {
+            Ok(started)
+        } else {
+            Err(format!(
+                "{DEBIAN_MEATCLIENT} -c {host} on node{index} exited {}: {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout).trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
     }
 
     /// Whether gratuitous ARP is captured at all.

@@ -15,9 +15,11 @@
 //!   appearing on node1 (negative: both held it);
 //!
 //! and a verdict against the project's targets. Parts: `vs-heartbeat` (vigil and Heartbeat
-//! at keepalive 200ms/deadtime 1 and keepalive 1/deadtime 5) and `vs-keepalived` (vigil at
+//! at keepalive 200ms/deadtime 1 and keepalive 1/deadtime 5), `vs-keepalived` (vigil at
 //! keepalive 200ms/deadtime 700ms and 10ms/40ms against keepalived at advert_int 0.2 and
-//! 0.01, equal detection windows).
+//! 0.01, equal detection windows), and `meatware` (vigil and Heartbeat at keepalive
+//! 200ms/deadtime 1, both fenced with `stonith_host * meatware node1 node2`: the
+//! operator's `meatclient -c node1` on the survivor → the address there).
 //!
 //! It is a measurement, not a test: it asserts nothing about time and prints what it saw.
 //! It must not change the lab support it borrows from the integration tests; it only swaps
@@ -50,10 +52,10 @@ use support::is_root;
 use support::netns::Lab;
 use support::vigil_node::VIGIL_BIN;
 
-use cluster::{Bench, HEARTBEAT_IPADDR_WRAPPER, HEARTBEAT_STANDBY, IFCONFIG};
+use cluster::{Bench, DEBIAN_MEATCLIENT, HEARTBEAT_IPADDR_WRAPPER, HEARTBEAT_STANDBY, IFCONFIG};
 use keepalived::KEEPALIVED;
-use report::print_part;
-use trials::run_series;
+use report::{print_meatware_part, print_part};
+use trials::{run_meatware_series, run_series};
 
 /// One ha.cf timing, for vigil and Heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +286,8 @@ struct Options {
     vs_heartbeat: bool,
     /// Run the part against keepalived.
     vs_keepalived: bool,
+    /// Run the meatware part (vigil and Heartbeat fenced with meatware).
+    meatware: bool,
     /// Trials of each measurement per implementation and timing.
     trials: usize,
 }
@@ -291,13 +295,14 @@ struct Options {
 impl Options {
     /// What the harness accepts, printed with an argument error.
     const USAGE: &'static str =
-        "usage: failover_vs_anchors [vs-heartbeat] [vs-keepalived] [--trials N]";
+        "usage: failover_vs_anchors [vs-heartbeat] [vs-keepalived] [meatware] [--trials N]";
 
     /// Parses the arguments after `--`; `--bench`, which cargo adds, is ignored.
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut options = Options {
             vs_heartbeat: false,
             vs_keepalived: false,
+            meatware: false,
             trials: 5,
         };
         let mut args = args.peekable();
@@ -306,6 +311,7 @@ impl Options {
                 "--bench" => {}
                 "vs-heartbeat" => options.vs_heartbeat = true,
                 "vs-keepalived" => options.vs_keepalived = true,
+                "meatware" => options.meatware = true,
                 "--trials" => {
                     let value = args.next().ok_or("--trials needs a number")?;
                     options.trials =
@@ -320,9 +326,10 @@ impl Options {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        if !(options.vs_heartbeat || options.vs_keepalived) {
+        if !(options.vs_heartbeat || options.vs_keepalived || options.meatware) {
             options.vs_heartbeat = true;
             options.vs_keepalived = true;
+            options.meatware = true;
         }
         Ok(options)
     }
@@ -337,6 +344,8 @@ struct Installed {
     keepalived: bool,
     /// tcpdump, for the gratuitous ARP.
     tcpdump: bool,
+    /// Debian's meatclient, with which the operator confirms a meatware reset.
+    meatclient: bool,
 }
 
 impl Installed {
@@ -352,6 +361,7 @@ impl Installed {
             ]),
             keepalived: all(&[KEEPALIVED]),
             tcpdump: all(&[TCPDUMP]),
+            meatclient: all(&[DEBIAN_MEATCLIENT]),
         }
     }
 
@@ -435,7 +445,39 @@ fn main() -> ExitCode {
         }
         print_part(part, &series, &load_before, installed.tcpdump);
     }
+    if options.meatware {
+        run_meatware_part(&mut bench, &installed, options.trials);
+    }
     ExitCode::SUCCESS
+}
+
+/// The meatware part: vigil, then Heartbeat, at the lab's timing, fenced with meatware.
+fn run_meatware_part(bench: &mut Bench<'_>, installed: &Installed, trials: usize) {
+    if !installed.meatclient {
+        println!(
+            "meatware: not run: Debian's meatclient ({DEBIAN_MEATCLIENT}, package \
+             cluster-glue) confirms the resets. Install it with .ci/install-test-packages.\n"
+        );
+        return;
+    }
+    eprintln!("meatware: {trials} trials per implementation");
+    let load_before = load_average();
+    let timing = Timing::HaCf(HaCfTiming::SUBSECOND);
+    let mut series = vec![run_meatware_series(
+        bench,
+        Implementation::Vigil,
+        timing,
+        trials,
+    )];
+    if installed.heartbeat {
+        series.push(run_meatware_series(
+            bench,
+            Implementation::Heartbeat,
+            timing,
+            trials,
+        ));
+    }
+    print_meatware_part(&series, &load_before);
 }
 
 /// Prints what the numbers were measured on.

@@ -19,6 +19,8 @@ const COLD_START_TARGET_SLACK: Duration = Duration::from_millis(100);
 const STANDBY_TARGET: Duration = Duration::from_millis(50);
 /// The failback no-owner window target: below this.
 const FAILBACK_TARGET: Duration = Duration::from_millis(20);
+/// The meatware target: from the operator's confirmation to the address, below this.
+const MEATWARE_TARGET: Duration = Duration::from_millis(50);
 
 /// Median, minimum and maximum of a sample, in milliseconds.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +128,102 @@ pub(crate) fn print_part(part: &Part, all: &[Series], load_before: &str, arp_mea
         write_notes(&mut out, series);
     }
     write_verdict(&mut out, part, all);
+    println!("{out}");
+}
+
+/// Prints the meatware part: the confirmation → address table of every series, why series
+/// stopped, and the verdict.
+pub(crate) fn print_meatware_part(all: &[Series], load_before: &str) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## meatware: the operator's confirmation → the address on the survivor\n"
+    );
+    let _ = writeln!(
+        out,
+        "Both nodes have `stonith_host * meatware node1 node2` in ha.cf and a `/run` of their \
+         own. Per trial node1 dies (SIGSTOP of every process of its daemon, then its bridge \
+         port detached); once node2's device waits (its FIFO `/run/meatware.node1` exists as \
+         node2's daemon sees `/run`), Debian's `meatclient -c node1` runs in node2's network \
+         and mount namespaces with `y` already on its stdin. t0: just before meatclient is \
+         started (so its own start, about a millisecond, is counted; it is retried while the \
+         device does not listen yet, and t0 is that of the run that confirmed). t1: node2's \
+         RTM_NEWADDR for the address, from the netlink watch. A takeover before t0 fails the \
+         trial. Then node1 reboots and takes the group back. Load average {load_before} → \
+         {}.\n",
+        load_average()
+    );
+    let _ = writeln!(
+        out,
+        "| implementation | timing | measurement | trials | median ms | min ms | max ms |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for series in all {
+        let label = "meatware confirmation → address on node2";
+        match Summary::of(series.values(Measurement::MeatwareConfirmToAddress)) {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {label} | {} | {:.1} | {:.1} | {:.1} |",
+                    series.implementation, series.timing, s.count, s.median, s.min, s.max
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {label} | 0 | – | – | – |",
+                    series.implementation, series.timing
+                );
+            }
+        }
+    }
+    for series in all {
+        write_notes(&mut out, series);
+    }
+    let _ = writeln!(out, "\n### Targets (meatware)\n");
+    let _ = writeln!(
+        out,
+        "Judged on vigil's maximum over the trials.\n\n| target | vigil timing | limit ms | \
+         vigil median / max ms | anchor at the equal timing, median ms | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let limit_ms = MEATWARE_TARGET.as_secs_f64() * 1e3;
+    for vigil in all
+        .iter()
+        .filter(|s| s.implementation == Implementation::Vigil)
+    {
+        let values =
+            |series: &Series| Summary::of(series.values(Measurement::MeatwareConfirmToAddress));
+        let (measured, verdict) = match values(vigil) {
+            Some(s) => (
+                format!("{:.1} / {:.1}", s.median, s.max),
+                if s.max < limit_ms {
+                    "**met**"
+                } else {
+                    "**not met**"
+                },
+            ),
+            None => ("–".into(), "not measured"),
+        };
+        let anchor = all
+            .iter()
+            .find(|s| s.implementation == Implementation::Heartbeat && s.timing == vigil.timing)
+            .map_or_else(
+                || format!("{}: not measured", Implementation::Heartbeat),
+                |series| {
+                    values(series).map_or_else(
+                        || format!("{}: –", series.implementation),
+                        |s| format!("{}: {:.1}", series.implementation, s.median),
+                    )
+                },
+            );
+        let _ = writeln!(
+            out,
+            "| meatware confirmation → address under 50 ms | {} | {limit_ms:.0} | {measured} | \
+             {anchor} | {verdict} |",
+            vigil.timing
+        );
+    }
     println!("{out}");
 }
 

@@ -1,11 +1,13 @@
 //! The trials: what happens, in what order, on one cluster, and what each trial times.
 //!
-//! Owns the three kinds of trial — cold start, standby move, and the failover cycle (death
-//! of the owner, takeover by the survivor, the owner's return and failback) — and the
-//! series that runs them on one cluster: cold starts first (the last leaves the cluster
-//! running), then standby moves, then failover cycles. A trial that fails ends its series
-//! with the reason and the cluster's state; the other series go on. Times come from the
-//! address watch and the capture, never from polling `ip`.
+//! Owns the four kinds of trial — cold start, standby move, the failover cycle (death of
+//! the owner, takeover by the survivor, the owner's return and failback), and the meatware
+//! confirmation (the survivor waits for the operator's `meatclient` before it takes over) —
+//! and the series that run them on one cluster: cold starts first (the last leaves the
+//! cluster running), then standby moves, then failover cycles; or, on a cluster fenced with
+//! meatware, one cold start and then meatware confirmations. A trial that fails ends its
+//! series with the reason and the cluster's state; the other series go on. Times come from
+//! the address watch and the capture, never from polling `ip`.
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -35,6 +37,14 @@ const ARP_GRACE: Duration = Duration::from_secs(5);
 /// daemon, which adds the address first, has already sent it.
 const ARP_LEAD: Duration = Duration::from_millis(5);
 
+/// How long after a death the survivor may take to ask the operator for the reset: the
+/// detection window, then the device's start.
+const MEATWARE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the survivor's FIFO is looked for, and `meatclient` tried again while the
+/// device does not listen on it yet.
+const MEATWARE_POLL: Duration = Duration::from_millis(20);
+
 /// The pause after the cluster settled before a standby request: Heartbeat refuses one
 /// while it still counts itself as starting.
 const STANDBY_PAUSE: Duration = Duration::from_secs(1);
@@ -54,6 +64,9 @@ pub(crate) enum Measurement {
     FailbackWindow,
     /// Failback: node1's daemon launched again → the address on node1.
     ReturnToAddress,
+    /// With meatware fencing: `meatclient -c node1` answered `y` on node2 → the address on
+    /// node2.
+    MeatwareConfirmToAddress,
 }
 
 /// The trials of one implementation at one timing.
@@ -114,6 +127,116 @@ pub(crate) fn run_series(
         series.failures.push(e);
     }
     series
+}
+
+/// Runs `trials` meatware confirmations on one fresh cluster of `implementation` at
+/// `timing`, fenced with `stonith_host * meatware node1 node2`: one cold start, then per
+/// trial node1 dies, node2 asks the operator, the operator confirms, node2 takes over, and
+/// node1 reboots and takes the group back.
+pub(crate) fn run_meatware_series(
+    bench: &mut Bench<'_>,
+    implementation: Implementation,
+    timing: Timing,
+    trials: usize,
+) -> Series {
+    eprintln!("  {implementation} at {timing}, fenced with meatware");
+    let mut series = Series {
+        implementation,
+        timing,
+        samples: BTreeMap::new(),
+        arp_missed: 0,
+        stale_announcements: 0,
+        failures: Vec::new(),
+    };
+    let mut cluster = match bench.fenced_cluster(implementation, timing, "meatware node1 node2") {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            series
+                .failures
+                .push(format!("the cluster did not start: {e}"));
+            return series;
+        }
+    };
+    let failed = |cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String| {
+        format!("{what}: {e}; {}", cluster.diagnostics(began))
+    };
+    let began = SystemTime::now();
+    if let Err(e) = cold_start_trial(&mut cluster) {
+        series
+            .failures
+            .push(failed(&cluster, "cold start", began, e));
+        return series;
+    }
+    for index in 1..=trials {
+        let began = SystemTime::now();
+        match meatware_trial(&mut cluster) {
+            Ok(ms) => {
+                eprintln!("    meatware {index}: confirmation → address {ms:.1} ms");
+                series.record(Measurement::MeatwareConfirmToAddress, ms);
+            }
+            Err(e) => {
+                series
+                    .failures
+                    .push(failed(&cluster, &format!("meatware {index}"), began, e));
+                break;
+            }
+        }
+    }
+    series
+}
+
+/// With the group settled on node1: node1 dies (frozen and cut off); once node2's meatware
+/// device waits for the operator, `meatclient -c node1` confirms the reset there, and the
+/// time to the address on node2 is taken. The address must not come up on node2 before the
+/// confirmation. Then node1 reboots and the group fails back.
+fn meatware_trial(cluster: &mut Cluster<'_>) -> Result<f64, String> {
+    cluster.settle_on(1, SETTLE_TIMEOUT)?;
+    cluster.await_uptime();
+    let died = cluster.freeze_and_cut(1);
+    let asked_by = Instant::now() + MEATWARE_REQUEST_TIMEOUT;
+    while !cluster.meatware_waits(2, "node1") {
+        if Instant::now() > asked_by {
+            return Err(format!(
+                "node2 did not ask for node1's reset (no /run/meatware.node1) within \
+                 {MEATWARE_REQUEST_TIMEOUT:?} of node1's death"
+            ));
+        }
+        thread::sleep(MEATWARE_POLL);
+    }
+    let confirmed = loop {
+        match cluster.confirm_meatware(2, "node1") {
+            Ok(at) => break at,
+            Err(e) if Instant::now() > asked_by => return Err(e),
+            Err(_) => thread::sleep(MEATWARE_POLL),
+        }
+    };
+    if let Some(early) = cluster
+        .watch
+        .events_since(died)
+        .iter()
+        .find(|e| e.node == 2 && e.change == Change::Appeared && e.at < confirmed)
+    {
+        return Err(format!(
+            "node2 took the address over {:.1} ms after node1's death, before the operator \
+             confirmed the reset",
+            ms_between(died, early.at)
+        ));
+    }
+    let taken = cluster
+        .watch
+        .first_after(2, Change::Appeared, confirmed, MOVE_TIMEOUT)
+        .ok_or_else(|| {
+            format!(
+                "the address did not appear on node2 within {MOVE_TIMEOUT:?} of the confirmation"
+            )
+        })?;
+    cluster.power_cycle(1);
+    let returned = cluster.launch(1);
+    cluster
+        .watch
+        .first_after(1, Change::Appeared, returned, MOVE_TIMEOUT)
+        .ok_or_else(|| format!("the address did not come back to node1 within {MOVE_TIMEOUT:?}"))?;
+    Ok(ms_between(confirmed, taken))
 }
 
 /// The trials of a series, in order; the first failure ends them, with the cluster's
