@@ -1,9 +1,11 @@
 //! The core task: the one place that owns membership state and the order of events.
 //!
-//! It feeds the membership machine (frames, timer, load average, shutdown), carries out its
-//! outputs (encode and queue frames, count drops, publish events) and answers API requests
-//! from a snapshot. It never blocks: sends are non-blocking or queued to a writer thread, and the only wait is the
-//! `select!` on its inputs and the one timer at the machine's next deadline.
+//! It feeds the membership and failover machines (frames, timer, load average, agent and
+//! fencing results, operator requests, shutdown), carries out their outputs (encode and send
+//! frames, run agents, reset nodes, count drops, publish events) and answers API requests
+//! from a snapshot. It never blocks: sends are non-blocking or queued to a writer thread,
+//! agents and resets run on threads, and the only wait is the `select!` on its inputs and
+//! the one timer at the machines' next deadline.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
