@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::address_watch::AddressWatch;
+use crate::common::retime;
 use crate::keepalived::{BACKUP_PRIORITY, KeepalivedNode, OWNER_PRIORITY};
 use crate::support::capture::{ArpPacket, PortCapture};
 use crate::support::heartbeat::HeartbeatNode;
@@ -39,10 +40,6 @@ const HEARTBEAT_TAKEOVER: &str = "/usr/share/heartbeat/hb_takeover";
 /// Debian's `meatclient` (package cluster-glue): the operator confirms a meatware reset with
 /// it, to Heartbeat's device and to vigil's alike.
 pub(crate) const DEBIAN_MEATCLIENT: &str = "/usr/sbin/meatclient";
-
-/// The timing block the lab's `ClusterConfig::ha_cf` writes; the benchmark swaps it for the
-/// timing under measurement.
-const LAB_TIMING_LINES: &str = "keepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 2\n";
 
 /// The host number of the group's address in the lab's subnet (198.18.X.100).
 const GROUP_HOST: u8 = 100;
@@ -222,7 +219,7 @@ fn prepare_vigil(
             &private_run,
             |ha_dir| {
                 write_file(&ha_dir.join("haresources"), &haresources(address), 0o644);
-                retime(&ha_dir.join("ha.cf"), timing);
+                retime(&ha_dir.join("ha.cf"), &timing.ha_cf_lines());
                 if let Some(device) = stonith_device {
                     add_stonith_host(&ha_dir.join("ha.cf"), device);
                 }
@@ -246,7 +243,7 @@ fn prepare_heartbeat(
     nets.clone().map(|net| {
         let node = HeartbeatNode::start_prepared(&net, &node_name(net.index), &config, |etc| {
             write_file(&etc.join("haresources"), &haresources(address), 0o644);
-            retime(&etc.join("ha.cf"), timing);
+            retime(&etc.join("ha.cf"), &timing.ha_cf_lines());
             if let Some(device) = stonith_device {
                 add_stonith_host(&etc.join("ha.cf"), device);
             }
@@ -254,20 +251,6 @@ fn prepare_heartbeat(
         node.kill_and_reap();
         node
     })
-}
-
-/// Replaces the lab's timing lines in a node's ha.cf with `timing`.
-fn retime(ha_cf: &Path, timing: HaCfTiming) {
-    let text = fs::read_to_string(ha_cf)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ha_cf.display()));
-    assert!(
-        text.contains(LAB_TIMING_LINES),
-        "{} does not hold the lab's timing block {LAB_TIMING_LINES:?}; the lab support changed \
-         and the benchmark must follow:\n{text}",
-        ha_cf.display()
-    );
-    let retimed = text.replacen(LAB_TIMING_LINES, &timing.ha_cf_lines(), 1);
-    fs::write(ha_cf, retimed).unwrap_or_else(|e| panic!("cannot write {}: {e}", ha_cf.display()));
 }
 
 /// Appends `stonith_host * DEVICE` to a node's ha.cf: every node resets its peers with it.

@@ -30,6 +30,8 @@
 //! says why it cannot run and exits successfully; without an anchor it measures vigil alone
 //! against that anchor's timings and says so.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -40,12 +42,11 @@ mod report;
 mod trials;
 
 use std::fmt;
-use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::thread;
 use std::time::Duration;
 
+use common::load_average;
 use support::capture::TCPDUMP;
 use support::heartbeat::{HEARTBEAT_CL_STATUS, HEARTBEAT_DAEMON};
 use support::is_root;
@@ -482,27 +483,10 @@ fn run_meatware_part(bench: &mut Bench<'_>, installed: &Installed, trials: usize
 
 /// Prints what the numbers were measured on.
 fn print_machine(installed: &Installed) {
-    let read = |path: &str| {
-        fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into())
-    };
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "?".into());
     println!("# vigil failover vs Heartbeat 3.0.6 and keepalived 2.2.7\n");
     println!(
-        "machine: {} cores ({cpu}), Debian {}, kernel {}; vigil binary {VIGIL_BIN}; \
-         Heartbeat {}; keepalived {}",
-        thread::available_parallelism().map_or(0, |n| n.get()),
-        read("/etc/debian_version"),
-        read("/proc/sys/kernel/osrelease"),
+        "machine: {}; vigil binary {VIGIL_BIN}; Heartbeat {}; keepalived {}",
+        common::machine_description(),
         package_version("heartbeat", installed.heartbeat),
         package_version("keepalived", installed.keepalived),
     );
@@ -521,11 +505,4 @@ fn package_version(package: &str, installed: bool) -> String {
         .filter(|output| output.status.success())
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
         .unwrap_or_else(|| "?".into())
-}
-
-/// The 1, 5 and 15 minute load averages, to judge how busy the shared machine was.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

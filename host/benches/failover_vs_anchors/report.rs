@@ -8,8 +8,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::common::{Summary, load_average};
 use crate::trials::{Measurement, Series};
-use crate::{Implementation, Part, Timing, load_average};
+use crate::{Implementation, Part, Timing};
 
 /// The death → address target: within the detection window plus this.
 const DEATH_TARGET_SLACK: Duration = Duration::from_millis(20);
@@ -22,49 +23,13 @@ const FAILBACK_TARGET: Duration = Duration::from_millis(20);
 /// The meatware target: from the operator's confirmation to the address, below this.
 const MEATWARE_TARGET: Duration = Duration::from_millis(50);
 
-/// Median, minimum and maximum of a sample, in milliseconds.
-#[derive(Debug, Clone, Copy)]
-struct Summary {
-    /// How many values.
-    count: usize,
-    /// Their median (the mean of the middle two for an even count).
-    median: f64,
-    /// The smallest.
-    min: f64,
-    /// The largest.
-    max: f64,
-}
-
-impl Summary {
-    /// The summary of `values`, `None` when there are none.
-    fn of(values: &[f64]) -> Option<Summary> {
-        let mut sorted = values.to_vec();
-        if sorted.is_empty() {
-            return None;
-        }
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let median = if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-        };
-        Some(Summary {
-            count: n,
-            median,
-            min: sorted[0],
-            max: sorted[n - 1],
-        })
-    }
-
-    /// The summary with `offset` ms taken off every value.
-    fn minus(self, offset: f64) -> Summary {
-        Summary {
-            median: self.median - offset,
-            min: self.min - offset,
-            max: self.max - offset,
-            ..self
-        }
+/// `summary` with `offset` ms taken off every value.
+fn shifted(summary: Summary, offset: f64) -> Summary {
+    Summary {
+        median: summary.median - offset,
+        min: summary.min - offset,
+        max: summary.max - offset,
+        ..summary
     }
 }
 
@@ -160,7 +125,12 @@ pub(crate) fn print_meatware_part(all: &[Series], load_before: &str) {
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for series in all {
         let label = "meatware confirmation → address on node2";
-        match Summary::of(series.values(Measurement::MeatwareConfirmToAddress)) {
+        match Summary::of(
+            series
+                .values(Measurement::MeatwareConfirmToAddress)
+                .iter()
+                .copied(),
+        ) {
             Some(s) => {
                 let _ = writeln!(
                     out,
@@ -192,8 +162,14 @@ pub(crate) fn print_meatware_part(all: &[Series], load_before: &str) {
         .iter()
         .filter(|s| s.implementation == Implementation::Vigil)
     {
-        let values =
-            |series: &Series| Summary::of(series.values(Measurement::MeatwareConfirmToAddress));
+        let values = |series: &Series| {
+            Summary::of(
+                series
+                    .values(Measurement::MeatwareConfirmToAddress)
+                    .iter()
+                    .copied(),
+            )
+        };
         let (measured, verdict) = match values(vigil) {
             Some(s) => (
                 format!("{:.1} / {:.1}", s.median, s.max),
@@ -230,12 +206,13 @@ pub(crate) fn print_meatware_part(all: &[Series], load_before: &str) {
 /// The rows of one series, in table order.
 fn rows(series: &Series, arp_measured: bool) -> Vec<(String, Row)> {
     let of = |measurement| {
-        Summary::of(series.values(measurement)).map_or(Row::Missing("–"), Row::Values)
+        Summary::of(series.values(measurement).iter().copied())
+            .map_or(Row::Missing("–"), Row::Values)
     };
     let window = series.timing.detection_window();
     let window_ms = window.as_secs_f64() * 1e3;
-    let beyond = Summary::of(series.values(Measurement::DeathToAddress))
-        .map_or(Row::Missing("–"), |s| Row::Values(s.minus(window_ms)));
+    let beyond = Summary::of(series.values(Measurement::DeathToAddress).iter().copied())
+        .map_or(Row::Missing("–"), |s| Row::Values(shifted(s, window_ms)));
     let standby = if series.implementation == Implementation::Keepalived {
         Row::Missing("n/a")
     } else {
@@ -361,7 +338,7 @@ fn write_verdict(out: &mut String, part: &Part, all: &[Series]) {
         ];
         for (target, measurement, limit) in targets {
             let limit_ms = limit.as_secs_f64() * 1e3;
-            let (measured, verdict) = match Summary::of(vigil.values(measurement)) {
+            let (measured, verdict) = match Summary::of(vigil.values(measurement).iter().copied()) {
                 Some(s) => (
                     format!("{:.1} / {:.1}", s.median, s.max),
                     if s.max <= limit_ms {
@@ -379,10 +356,11 @@ fn write_verdict(out: &mut String, part: &Part, all: &[Series]) {
                 {
                     format!("{}: n/a", series.implementation)
                 }
-                Some(series) => Summary::of(series.values(measurement)).map_or_else(
-                    || format!("{}: –", series.implementation),
-                    |s| format!("{}: {:.1}", series.implementation, s.median),
-                ),
+                Some(series) => Summary::of(series.values(measurement).iter().copied())
+                    .map_or_else(
+                        || format!("{}: –", series.implementation),
+                        |s| format!("{}: {:.1}", series.implementation, s.median),
+                    ),
                 None => format!("{}: not measured", comparison.anchor),
             };
             let _ = writeln!(

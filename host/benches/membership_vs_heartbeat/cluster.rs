@@ -8,19 +8,16 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::retime;
 use crate::support::heartbeat::HeartbeatNode;
 use crate::support::netns::{Lab, NodeNet};
 use crate::support::vigil_node::VigilNode;
 use crate::support::{ClStatus, ClusterConfig, MediumKind, node_name};
 use crate::{Implementation, Timing};
-
-/// The timing block the lab's `ClusterConfig::ha_cf` writes; the benchmark swaps it for the
-/// timing under measurement.
-const LAB_TIMING_LINES: &str = "keepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 2\n";
 
 /// How long a node must have run before it is killed: for its first 5 s a node announces
 /// deadtime + 2 s, and its peer applies what it announced last.
@@ -73,20 +70,6 @@ impl<'a> Bench<'a> {
     }
 }
 
-/// Replaces the lab's timing lines in a node's ha.cf with `timing`.
-fn retime(ha_cf: &Path, timing: Timing) {
-    let text = fs::read_to_string(ha_cf)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ha_cf.display()));
-    assert!(
-        text.contains(LAB_TIMING_LINES),
-        "{} does not hold the lab's timing block {LAB_TIMING_LINES:?}; the lab support changed \
-         and the benchmark must follow:\n{text}",
-        ha_cf.display()
-    );
-    let retimed = text.replacen(LAB_TIMING_LINES, &timing.ha_cf_lines(), 1);
-    fs::write(ha_cf, retimed).unwrap_or_else(|e| panic!("cannot write {}: {e}", ha_cf.display()));
-}
-
 /// A running daemon of either implementation.
 enum Daemon {
     Vigil(VigilNode),
@@ -119,13 +102,13 @@ impl Member {
                 let dir = net.dir.join("vigil");
                 let mut node = VigilNode::start(net, name, config);
                 node.kill_hard();
-                retime(&dir.join("ha.d").join("ha.cf"), timing);
+                retime(&dir.join("ha.d").join("ha.cf"), &timing.ha_cf_lines());
                 node.restart();
                 (Daemon::Vigil(node), dir.join("stderr.log"))
             }
             Implementation::Heartbeat => {
                 let node = HeartbeatNode::start_prepared(net, name, config, |etc| {
-                    retime(&etc.join("ha.cf"), timing);
+                    retime(&etc.join("ha.cf"), &timing.ha_cf_lines());
                 });
                 (
                     Daemon::Heartbeat(node),

@@ -15,8 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::{ACTIVE_TIMEOUT, Bench, MIN_VICTIM_UPTIME, Pair, scan_log};
+use crate::common::{Summary, load_average};
 use crate::support::{ClStatus, signal_process};
-use crate::{Implementation, Timing, load_average};
+use crate::{Implementation, Timing};
 
 /// How often the observer's `cl_status nodestatus` is asked during a detection trial.
 const STATUS_POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -279,42 +280,6 @@ fn detection_trial(bench: &Bench<'_>, pair: &mut Pair, timing: Timing) -> Result
     })
 }
 
-/// Median, minimum and maximum of a sample, in milliseconds.
-#[derive(Debug, Clone, Copy)]
-struct Summary {
-    /// How many values.
-    count: usize,
-    /// Their median (the mean of the middle two for an even count).
-    median: f64,
-    /// The smallest.
-    min: f64,
-    /// The largest.
-    max: f64,
-}
-
-impl Summary {
-    /// The summary of `values`, `None` when there are none.
-    fn of(values: impl IntoIterator<Item = Duration>) -> Option<Summary> {
-        let mut ms: Vec<f64> = values.into_iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        if ms.is_empty() {
-            return None;
-        }
-        ms.sort_by(f64::total_cmp);
-        let n = ms.len();
-        let median = if n % 2 == 1 {
-            ms[n / 2]
-        } else {
-            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
-        };
-        Some(Summary {
-            count: n,
-            median,
-            min: ms[0],
-            max: ms[n - 1],
-        })
-    }
-}
-
 /// The trials of one implementation at one timing.
 struct DetectionSeries {
     /// Which daemon was measured.
@@ -330,7 +295,12 @@ struct DetectionSeries {
 impl DetectionSeries {
     /// The latencies seen by `method` over the trials where it saw the declaration.
     fn summary(&self, method: Method) -> Option<Summary> {
-        Summary::of(self.trials.iter().filter_map(|t| method.latency(t)))
+        Summary::of(
+            self.trials
+                .iter()
+                .filter_map(|t| method.latency(t))
+                .map(as_ms),
+        )
     }
 }
 
@@ -574,7 +544,7 @@ pub(crate) fn detection_part(
             series
                 .trials
                 .iter()
-                .flat_map(|t| t.poll_round_trips.iter().copied()),
+                .flat_map(|t| t.poll_round_trips.iter().map(|&d| as_ms(d))),
         ) {
             let _ = writeln!(
                 out,
@@ -586,7 +556,13 @@ pub(crate) fn detection_part(
     if let Some(vigil_fast) = all
         .iter()
         .find(|s| s.implementation == Implementation::Vigil && s.timing == Timing::FAST)
-        && let Some(s) = Summary::of(vigil_fast.trials.iter().filter_map(|t| t.seen_in_log))
+        && let Some(s) = Summary::of(
+            vigil_fast
+                .trials
+                .iter()
+                .filter_map(|t| t.seen_in_log)
+                .map(as_ms),
+        )
     {
         let _ = writeln!(
             out,
@@ -681,4 +657,9 @@ fn write_fast_heartbeat(out: &mut String, fast: &FastHeartbeat) {
         }
         None => {}
     }
+}
+
+/// A duration in milliseconds, the unit of every table.
+fn as_ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
 }

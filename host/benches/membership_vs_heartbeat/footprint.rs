@@ -11,7 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{ACTIVE_TIMEOUT, Bench, MIN_VICTIM_UPTIME};
-use crate::{Implementation, Timing, load_average};
+use crate::common::load_average;
+use crate::{Implementation, Timing};
 
 /// Reads a `Key:   value kB` field of a `/proc` file, in kB.
 fn proc_kb(path: &str, key: &str) -> Option<u64> {

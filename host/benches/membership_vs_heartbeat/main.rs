@@ -22,6 +22,8 @@
 //! default) and `soak-heartbeat`. Without root it says why it cannot run and exits
 //! successfully.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -31,12 +33,11 @@ mod footprint;
 mod soak;
 
 use std::fmt;
-use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
-use std::thread;
 use std::time::Duration;
 
+use common::load_average;
 use support::heartbeat::{HEARTBEAT_CL_STATUS, HEARTBEAT_DAEMON};
 use support::is_root;
 use support::netns::Lab;
@@ -258,33 +259,10 @@ fn main() -> ExitCode {
 
 /// Prints what the numbers were measured on.
 fn print_machine() {
-    let read = |path: &str| {
-        fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into())
-    };
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "?".into());
     println!("# vigil membership vs Heartbeat 3.0.6\n");
     println!(
-        "machine: {} cores ({cpu}), Debian {}, kernel {}; vigil binary {VIGIL_BIN}",
-        thread::available_parallelism().map_or(0, |n| n.get()),
-        read("/etc/debian_version"),
-        read("/proc/sys/kernel/osrelease"),
+        "machine: {}; vigil binary {VIGIL_BIN}",
+        common::machine_description(),
     );
     println!("load average at start: {}\n", load_average());
-}
-
-/// The 1, 5 and 15 minute load averages, to judge how busy the shared machine was.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

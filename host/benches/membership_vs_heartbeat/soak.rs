@@ -8,8 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{ACTIVE_TIMEOUT, Bench, Member, scan_log};
+use crate::common::load_average;
 use crate::footprint::{CpuSample, mib, total_rss_kb};
-use crate::{Implementation, Timing, load_average};
+use crate::{Implementation, Timing};
 
 /// The soak part: a pair of `implementation` at the fast setting, idle for `minutes`,
 /// counting false deaths.
