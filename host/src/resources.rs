@@ -19,7 +19,9 @@ use vigil_agents::heartbeat_script::{
 };
 use vigil_agents::lsb::{LsbAgent, StatusRule};
 use vigil_agents::ocf;
-use vigil_plugin_api::{Registry, ResourceAgent, ResourceInstance};
+use vigil_plugin_api::{
+    Grants, PluginInfo, PluginOrigin, Registry, ResourceAgent, ResourceInstance,
+};
 
 use crate::config::{ClusterConfig, ResourceEntry};
 
@@ -144,6 +146,18 @@ pub fn resolve(
         ));
     }
 
+    if resource.grants != Grants::default()
+        && !registry
+            .agent(name)
+            .is_ok_and(|registered| is_sandboxed(&registered.info))
+    {
+        return Err(fail(
+            "`grant` applies only to WASM agents; this resource's agent runs with the daemon's \
+             own rights, so remove `grant`"
+                .into(),
+        ));
+    }
+
     if name == "OCF" {
         let resolved = ocf::from_haresources(&args, &context.heartbeat, &context.rsc_tmp, timeout)
             .map_err(|e| fail(e.to_string()))?;
@@ -156,6 +170,12 @@ pub fn resolve(
     }
 
     if let Ok(registered) = registry.agent(name) {
+        check_grants(
+            &registered.info,
+            registered.agent.as_ref(),
+            &resource.grants,
+        )
+        .map_err(fail)?;
         let params = registered.agent.positional_params(&args).map_err(fail)?;
         return Ok(ResolvedResource {
             token: token.to_string(),
@@ -165,6 +185,7 @@ pub fn resolve(
                 name: instance_name(token),
                 params,
                 timeout,
+                grants: resource.grants.clone(),
             },
         });
     }
@@ -194,8 +215,45 @@ pub fn resolve(
             name: instance_name(token),
             params,
             timeout,
+            grants: Grants::default(),
         },
     })
+}
+
+/// Whether an agent runs in the sandbox, where only granted capabilities work.
+fn is_sandboxed(info: &PluginInfo) -> bool {
+    matches!(info.origin, PluginOrigin::Wasm { .. })
+}
+
+/// Refuses, at load, a sandboxed agent that asks for a capability its resource was not
+/// granted, naming the capability; other agents are not held to grants.
+fn check_grants(
+    info: &PluginInfo,
+    agent: &dyn ResourceAgent,
+    grants: &Grants,
+) -> Result<(), String> {
+    if !is_sandboxed(info) {
+        return Ok(());
+    }
+    match grants.first_missing(&agent.capabilities()) {
+        None => Ok(()),
+        Some(missing) => Err(format!(
+            "the WASM agent `{}` asks for capability `{missing}`, which this resource is not \
+             granted (granted: {}); add it under the resource's `grant:` or use another agent",
+            info.name,
+            describe_kinds(grants)
+        )),
+    }
+}
+
+/// The granted kinds for a message (`log, addresses` or `nothing`).
+fn describe_kinds(grants: &Grants) -> String {
+    let kinds: Vec<&str> = grants.kinds().into_iter().map(|k| k.as_str()).collect();
+    if kinds.is_empty() {
+        "nothing".to_string()
+    } else {
+        kinds.join(", ")
+    }
 }
 
 /// Heartbeat's shorthand: a token shaped like `[0-9]*.[0-9]*.[0-9]*.[0-9]*…` is an address.
@@ -303,5 +361,118 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no empty part"), "{err}");
+    }
+
+    /// An agent that claims to be a WASM component asking for `log` and `addresses`.
+    struct SandboxedAgent;
+    impl ResourceAgent for SandboxedAgent {
+        fn metadata(&self) -> String {
+            String::new()
+        }
+        fn capabilities(&self) -> Vec<vigil_plugin_api::Capability> {
+            vec![
+                vigil_plugin_api::Capability::Log,
+                vigil_plugin_api::Capability::Addresses,
+            ]
+        }
+        fn validate(&self, _: &ResourceInstance, _: &dyn vigil_plugin_api::Host) -> Outcome {
+            Outcome::success("")
+        }
+        fn start(&self, _: &ResourceInstance, _: &dyn vigil_plugin_api::Host) -> Outcome {
+            Outcome::success("")
+        }
+        fn stop(&self, _: &ResourceInstance, _: &dyn vigil_plugin_api::Host) -> Outcome {
+            Outcome::success("")
+        }
+        fn monitor(&self, _: &ResourceInstance, _: &dyn vigil_plugin_api::Host) -> Outcome {
+            Outcome::success("")
+        }
+    }
+    use vigil_plugin_api::OperationOutcome as Outcome;
+
+    fn registry_with_sandboxed_agent() -> Registry {
+        let mut registry = crate::registry::builtin();
+        registry
+            .add_agent(
+                PluginInfo {
+                    kind: vigil_plugin_api::PluginKind::ResourceAgent,
+                    name: "vip".into(),
+                    origin: PluginOrigin::Wasm {
+                        path: "/plugins/vip.wasm".into(),
+                    },
+                    version: "1".into(),
+                    description: "test".into(),
+                },
+                Arc::new(SandboxedAgent),
+            )
+            .unwrap();
+        registry
+    }
+
+    fn with_grants(token: &str, grants: Grants) -> ResourceEntry {
+        ResourceEntry {
+            grants,
+            ..ResourceEntry::plain(token)
+        }
+    }
+
+    #[test]
+    fn a_wasm_agent_asking_for_more_than_its_grant_is_refused_naming_the_capability() {
+        let registry = registry_with_sandboxed_agent();
+        let context = ResolveContext::new(Path::new("/etc/ha.d"), "hb1", Duration::from_secs(20));
+        let only_log = Grants {
+            log: true,
+            ..Grants::default()
+        };
+        let err = resolve(
+            &with_grants("vip", only_log),
+            "cluster.yaml:7",
+            &registry,
+            &context,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "cluster.yaml:7: resource `vip`: the WASM agent `vip` asks for capability \
+             `addresses`, which this resource is not granted (granted: log); add it under the \
+             resource's `grant:` or use another agent"
+        );
+        let enough = Grants {
+            log: true,
+            address_interfaces: ["eth0".to_string()].into(),
+            ..Grants::default()
+        };
+        let resolved = resolve(
+            &with_grants("vip", enough.clone()),
+            "cluster.yaml:7",
+            &registry,
+            &context,
+        )
+        .unwrap();
+        assert_eq!(resolved.instance.grants, enough);
+    }
+
+    #[test]
+    fn a_grant_on_an_agent_outside_the_sandbox_is_refused() {
+        let registry = registry_with_sandboxed_agent();
+        let context = ResolveContext::new(Path::new("/etc/ha.d"), "hb1", Duration::from_secs(20));
+        let grants = Grants {
+            log: true,
+            ..Grants::default()
+        };
+        let err = resolve(
+            &with_grants("Dummy::web", grants),
+            "cluster.yaml:7",
+            &registry,
+            &context,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .contains("`grant` applies only to WASM agents"),
+            "{err}"
+        );
     }
 }

@@ -75,6 +75,7 @@ fn instance(name: &str, params: &[(&str, &str)]) -> ResourceInstance {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         timeout: Duration::from_secs(20),
+        grants: Default::default(),
     }
 }
 
@@ -404,6 +405,7 @@ fn ipaddr_serves_a_virtual_address_end_to_end() {
         name: format!("IPaddr_{vip}"),
         params,
         timeout: Duration::from_secs(20),
+        grants: Default::default(),
     };
     let host = SystemHost::new(resource.name.clone());
     let capture = ArpCapture::open(&peer);
@@ -463,6 +465,7 @@ fn ipaddr2_serves_a_labelled_address_end_to_end_and_reports_a_misplaced_one() {
         name: format!("IPaddr2_{vip}"),
         params,
         timeout: Duration::from_secs(20),
+        grants: Default::default(),
     };
     resource.params.insert("arp_count".into(), "2".into());
     let host = SystemHost::new(resource.name.clone());

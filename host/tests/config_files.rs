@@ -467,6 +467,7 @@ fn group_orders_and_resource_settings_read_as_written() {
                     interval: Duration::from_secs(2),
                     restarts: 2,
                 }),
+                grants: Default::default(),
             },
         ]
     );
@@ -481,6 +482,7 @@ fn group_orders_and_resource_settings_read_as_written() {
                 interval: ms(500),
                 restarts: 0,
             }),
+            grants: Default::default(),
         }]
     );
 }

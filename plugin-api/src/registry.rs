@@ -10,8 +10,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::{
-    MediumFactory, PluginInfo, PluginKind, ResourceAgent, StonithCode, StonithDevice, StonithError,
-    StonithFactory,
+    MediumFactory, PluginInfo, PluginKind, PluginOrigin, ResourceAgent, StonithCode, StonithDevice,
+    StonithError, StonithFactory,
 };
 
 /// A registration or lookup failed.
@@ -168,6 +168,22 @@ impl Registry {
         }
     }
 
+    /// Adds every plugin of `other` that is not built in: what was loaded from plugin files
+    /// once, joined to built-ins set up for one node, so a component is not compiled twice.
+    pub fn add_loaded_from(&mut self, other: &Registry) -> Result<(), RegistryError> {
+        let loaded = |info: &PluginInfo| info.origin != PluginOrigin::BuiltIn;
+        for factory in other.media.values().filter(|f| loaded(f.info())) {
+            self.add_medium(Arc::clone(factory))?;
+        }
+        for registered in other.agents.values().filter(|a| loaded(&a.info)) {
+            self.add_agent(registered.info.clone(), Arc::clone(&registered.agent))?;
+        }
+        for factory in other.stonith.values().filter(|f| loaded(f.info())) {
+            self.add_stonith(Arc::clone(factory))?;
+        }
+        Ok(())
+    }
+
     /// Every plugin, sorted by kind then name, for listings.
     pub fn list(&self) -> Vec<PluginInfo> {
         let mut all: Vec<PluginInfo> = self
@@ -185,7 +201,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Medium, MediumError, MediumSpec, PluginOrigin};
+    use crate::{Medium, MediumError, MediumSpec};
 
     struct FakeFactory(PluginInfo);
     impl MediumFactory for FakeFactory {

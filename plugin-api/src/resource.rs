@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::{Capability, Grants};
+
 /// An OCF exit code (OCF RA API 1.0 §10.3). Monitor's answers decide ownership, so every
 /// origin of agent reports in this one vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,8 +121,8 @@ impl fmt::Display for AgentAction {
     }
 }
 
-/// One configured resource: which instance, with which parameters (OCF_RESKEY_*), and how
-/// long an operation may take.
+/// One configured resource: which instance, with which parameters (OCF_RESKEY_*), how long
+/// an operation may take, and what a sandboxed agent may do for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceInstance {
     /// `OCF_RESOURCE_INSTANCE`: unique in the cluster (`IPaddr_198.18.0.100`).
@@ -129,6 +131,8 @@ pub struct ResourceInstance {
     pub params: BTreeMap<String, String>,
     /// The longest an operation may run before it counts as failed.
     pub timeout: Duration,
+    /// What the operator granted this resource; only sandboxed (WASM) agents are held to it.
+    pub grants: Grants,
 }
 
 impl ResourceInstance {
@@ -172,6 +176,12 @@ impl OperationOutcome {
 pub trait ResourceAgent: Send + Sync {
     /// OCF meta-data XML (OCF RA API §10.4): parameters, actions, descriptions.
     fn metadata(&self) -> String;
+
+    /// The kinds of [`Host`] capability this agent uses. A sandboxed agent gets none it does
+    /// not declare and none the operator did not grant; for the others it documents intent.
+    fn capabilities(&self) -> Vec<Capability> {
+        Vec::new()
+    }
 
     /// Turns Heartbeat's positional `haresources` arguments (`IPaddr::ip/bits/nic` gives
     /// `["ip/bits/nic"]`) into named parameters. Agents without a positional form refuse.

@@ -389,6 +389,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             timeout: Duration::from_secs(20),
+            grants: Default::default(),
         }
     }
 

@@ -218,6 +218,7 @@ impl OcfAgent {
             name: self.agent_type.clone(),
             params: BTreeMap::new(),
             timeout: METADATA_TIMEOUT,
+            grants: Default::default(),
         };
         let env = self.environment(&instance, "meta-data").map_err(failed)?;
         let request = ProcessRequest {
@@ -400,6 +401,7 @@ pub fn from_haresources(
             name: instance_name.clone(),
             params: file.params,
             timeout,
+            grants: Default::default(),
         },
     })
 }
@@ -576,6 +578,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             timeout: Duration::from_secs(20),
+            grants: Default::default(),
         }
     }
 

@@ -38,6 +38,7 @@ fn positional(agent: &HeartbeatScriptAgent, args: &[&str]) -> ResourceInstance {
         name: "rsc".into(),
         params: agent.positional_params(&args).unwrap(),
         timeout: TIMEOUT,
+        grants: Default::default(),
     }
 }
 

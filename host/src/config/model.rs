@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use vigil_plugin_api::MediumSpec;
+use vigil_plugin_api::{Grants, MediumSpec};
 
 use crate::wire::auth::AuthKeys;
 
@@ -198,6 +198,8 @@ pub struct ResourceEntry {
     pub timeout: Option<Duration>,
     /// Periodic monitoring while the group runs here; `None` means none, as in Heartbeat.
     pub monitor: Option<MonitorSetting>,
+    /// What a sandboxed (WASM) agent may do for this resource; nothing unless granted.
+    pub grants: Grants,
 }
 
 impl ResourceEntry {
@@ -214,6 +216,7 @@ impl ResourceEntry {
             token: token.into(),
             timeout: None,
             monitor: None,
+            grants: Grants::default(),
         }
     }
 }

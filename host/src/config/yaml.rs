@@ -9,16 +9,16 @@
 //! serde_yaml_ng reports positions only on errors, so [`YamlText::origin`] finds the
 //! position of a value by asking the parser for an error right at that value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use vigil_plugin_api::Registry;
+use vigil_plugin_api::{Grants, Registry};
 
 use crate::wire::auth::{AuthKeys, AuthMethod};
 
@@ -189,6 +189,35 @@ struct ResourceMapping {
     /// Periodic monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     monitor: Option<MonitorEntry>,
+    /// What a WASM agent may do for this resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant: Option<GrantEntry>,
+}
+
+/// A resource's `grant` mapping: the capabilities its WASM agent may use. Every key is
+/// optional and absent means denied.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a grant such as `{ log: true, addresses: [eth0], arp: [eth0], commands: \
+                 [/usr/bin/systemctl], read: [/proc/net] }`"
+)]
+struct GrantEntry {
+    /// May write to the daemon's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<bool>,
+    /// Interfaces whose addresses it may manage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    addresses: Option<Vec<String>>,
+    /// Interfaces it may send gratuitous ARP out of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    arp: Option<Vec<String>>,
+    /// Programs it may run, by absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commands: Option<Vec<String>>,
+    /// Files or directories it may read, by absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read: Option<Vec<String>>,
 }
 
 /// A resource's `monitor` mapping.
@@ -208,7 +237,7 @@ struct MonitorEntry {
 /// What a resource entry must look like, for messages.
 const RESOURCE_ITEM_SYNTAX: &str = "a resource token such as \"IPaddr::198.18.0.100/24/eth0\" \
      (in quotes if YAML would read it as a number), or a mapping with `token` and optionally \
-     `timeout` and `monitor`";
+     `timeout`, `monitor` and `grant`";
 
 impl<'de> Deserialize<'de> for ResourceItem {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -812,10 +841,87 @@ fn resource_entry(
         }
         None => None,
     };
+    let grants = match &mapping.grant {
+        Some(grant) => grants(grant, &|key| at(&[Step::Key("grant"), Step::Key(key)]))?,
+        None => Grants::default(),
+    };
     Ok(ResourceEntry {
         token: token.to_string(),
         timeout,
         monitor,
+        grants,
+    })
+}
+
+/// The longest interface name Linux accepts (IFNAMSIZ - 1).
+const MAX_INTERFACE_NAME: usize = 15;
+
+/// A `grant` mapping checked: interfaces must be names Linux could have, programs and paths
+/// absolute and without `..`, so that what the operator reads is what is enforced.
+fn grants(entry: &GrantEntry, at: &dyn Fn(&str) -> String) -> Result<Grants, ConfigError> {
+    let bad = |key: &str, value: &str, expected: &str| ConfigError::BadValue {
+        origin: at(key),
+        directive: format!("grant {key}"),
+        value: value.to_string(),
+        expected: expected.to_string(),
+    };
+    let interfaces = |key: &str, list: &Option<Vec<String>>| {
+        let mut names = BTreeSet::new();
+        for name in list.iter().flatten() {
+            if name.is_empty()
+                || name.len() > MAX_INTERFACE_NAME
+                || name.contains(['/', ':'])
+                || name.contains(char::is_whitespace)
+            {
+                return Err(bad(
+                    key,
+                    name,
+                    "an interface name of 1 to 15 characters without `/`, `:` or spaces",
+                ));
+            }
+            names.insert(name.clone());
+        }
+        Ok(names)
+    };
+    let paths = |key: &str, list: &Option<Vec<String>>| {
+        let mut paths = BTreeSet::new();
+        for text in list.iter().flatten() {
+            let path = PathBuf::from(text);
+            let plain = path.is_absolute()
+                && path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+            if !plain {
+                return Err(bad(key, text, "an absolute path without `.` or `..`"));
+            }
+            paths.insert(path);
+        }
+        Ok(paths)
+    };
+    Ok(Grants {
+        log: entry.log.unwrap_or(false),
+        address_interfaces: interfaces("addresses", &entry.addresses)?,
+        arp_interfaces: interfaces("arp", &entry.arp)?,
+        commands: paths("commands", &entry.commands)?,
+        read_paths: paths("read", &entry.read)?,
+    })
+}
+
+/// The `grant` mapping that gives back `grants`, or `None` for the default (nothing).
+fn grant_entry(grants: &Grants) -> Option<GrantEntry> {
+    if *grants == Grants::default() {
+        return None;
+    }
+    let names = |set: &BTreeSet<String>| (!set.is_empty()).then(|| set.iter().cloned().collect());
+    let paths = |set: &BTreeSet<PathBuf>| {
+        (!set.is_empty()).then(|| set.iter().map(|p| p.display().to_string()).collect())
+    };
+    Some(GrantEntry {
+        log: grants.log.then_some(true),
+        addresses: names(&grants.address_interfaces),
+        arp: names(&grants.arp_interfaces),
+        commands: paths(&grants.commands),
+        read: paths(&grants.read_paths),
     })
 }
 
@@ -1101,11 +1207,13 @@ fn group_entry(group: &ResourceGroupConfig) -> GroupEntry {
                     token,
                     timeout: None,
                     monitor: None,
-                } => ResourceItem::Token(token.clone()),
+                    grants,
+                } if *grants == Grants::default() => ResourceItem::Token(token.clone()),
                 ResourceEntry {
                     token,
                     timeout,
                     monitor,
+                    grants,
                 } => ResourceItem::Detailed(ResourceMapping {
                     token: token.clone(),
                     timeout: timeout.map(|t| Scalar(format_duration(t))),
@@ -1113,6 +1221,7 @@ fn group_entry(group: &ResourceGroupConfig) -> GroupEntry {
                         interval: Scalar(format_duration(m.interval)),
                         restarts: Some(Scalar(m.restarts.to_string())),
                     }),
+                    grant: grant_entry(grants),
                 }),
             })
             .collect(),
@@ -1379,6 +1488,7 @@ mod tests {
                         interval: Duration::from_millis(1500),
                         restarts: 2,
                     }),
+                    grants: Default::default(),
                 },
                 ResourceEntry {
                     token: "Dummy::db".to_string(),
@@ -1387,11 +1497,13 @@ mod tests {
                         interval: Duration::from_secs(3),
                         restarts: 0,
                     }),
+                    grants: Default::default(),
                 },
                 ResourceEntry {
                     token: "Dummy::log".to_string(),
                     timeout: Some(Duration::from_secs(3600)),
                     monitor: None,
+                    grants: Default::default(),
                 },
             ]
         );
@@ -1613,5 +1725,48 @@ mod tests {
             "cluster.yaml:6:28: the group of node `hb1` has no resources (expected a list such \
              as [\"IPaddr::198.18.0.100/24/eth0\", \"httpd\"])"
         );
+    }
+
+    #[test]
+    fn a_grant_gives_exactly_what_it_lists_and_round_trips() {
+        let config = parse_ok(&format!(
+            "{BASE}resource_groups:\n  - node: hb1\n    resources:\n      - token: vip::198.18.0.100/24/eth0\n        grant: {{ log: true, addresses: [eth0], arp: [eth0], commands: [/usr/bin/true], read: [/proc/net] }}\n"
+        ));
+        let grants = &config.resource_groups[0].resources[0].grants;
+        assert!(grants.log);
+        assert_eq!(grants.address_interfaces, ["eth0".to_string()].into());
+        assert_eq!(grants.arp_interfaces, ["eth0".to_string()].into());
+        assert_eq!(grants.commands, [PathBuf::from("/usr/bin/true")].into());
+        assert_eq!(grants.read_paths, [PathBuf::from("/proc/net")].into());
+        let again = parse_ok(&crate::config::to_yaml(&config));
+        assert_eq!(
+            again.resource_groups[0].resources,
+            config.resource_groups[0].resources
+        );
+    }
+
+    #[test]
+    fn grant_mistakes_name_the_key_and_what_was_expected() {
+        let head = format!(
+            "{BASE}resource_groups:\n  - node: hb1\n    resources:\n      - token: vip\n        grant: "
+        );
+        for (grant, expected) in [
+            (
+                "{ commands: [true] }",
+                "cluster.yaml:9:28: grant commands `true` is not valid (expected an absolute path without `.` or `..`)",
+            ),
+            (
+                "{ read: [/etc/../root] }",
+                "cluster.yaml:9:24: grant read `/etc/../root` is not valid (expected an absolute path without `.` or `..`)",
+            ),
+            (
+                "{ addresses: [a-very-long-interface-name] }",
+                "cluster.yaml:9:29: grant addresses `a-very-long-interface-name` is not valid (expected an interface name of 1 to 15 characters without `/`, `:` or spaces)",
+            ),
+        ] {
+            assert_eq!(parse_err(&format!("{head}{grant}\n")), expected, "{grant}");
+        }
+        let unknown = parse_err(&format!("{head}{{ network: all }}\n"));
+        assert!(unknown.contains("unknown field `network`"), "{unknown}");
     }
 }

@@ -64,6 +64,7 @@ pub fn instance(name: &str, params: &[(&str, &str)], timeout: Duration) -> Resou
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
         timeout,
+        grants: Default::default(),
     }
 }
 
