@@ -26,4 +26,5 @@ pub mod membership;
 pub mod registry;
 pub mod resources;
 pub mod runtime;
+pub mod wasm;
 pub mod wire;

@@ -8,17 +8,22 @@
 //!
 //! Modules:
 //! - [`plugin`]: what identifies a plugin (kind, name, origin, version, description).
+//! - [`abi`]: the C ABI of native dynamic plugins (symbols, version, `#[repr(C)]` tables).
+//! - [`capability`]: what a sandboxed agent may ask for and what the operator grants.
 //! - [`medium`]: the `Medium` contract for communication links and its factory.
 //! - [`registry`]: the list of known plugins, filled by `register` functions.
 //! - [`resource`]: the `ResourceAgent` contract and the `Host` capabilities agents use.
 //! - [`stonith`]: the `StonithDevice` contract, its `S_*` codes and positional parameters.
 
+pub mod abi;
+pub mod capability;
 pub mod medium;
 pub mod plugin;
 pub mod registry;
 pub mod resource;
 pub mod stonith;
 
+pub use capability::{Capability, Grants};
 pub use medium::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress};
 pub use plugin::{PluginInfo, PluginKind, PluginOrigin};
 pub use registry::{RegisteredAgent, Registry, RegistryError};

@@ -9,6 +9,7 @@ mod demo;
 mod events;
 mod getopt;
 mod meatclient;
+mod plugin;
 mod standby;
 mod status;
 mod stonith;
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, ClusterConfig};
 use crate::runtime::{self, DaemonOptions};
+use vigil_plugin_api::Registry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,6 +106,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// List every plugin (built-in, native, WASM) and any plugin file that was refused.
+    /// Plugin directories come from $VIGIL_PLUGIN_PATH (`:`-separated), else
+    /// /usr/lib/vigil/plugins.
+    Plugins,
+    /// Work with one plugin.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
     /// The operator's side of the meatware STONITH device (as `meatclient`).
     Meatware {
         #[command(subcommand)]
@@ -119,6 +130,28 @@ enum MeatwareAction {
         /// Wait for a device to ask, printing a dot a second.
         #[arg(short = 'w', long)]
         wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginAction {
+    /// Run the SDK's conformance checks (in the spirit of ocf-tester) on a resource agent:
+    /// a plugin file (.so, .wasm), a built-in agent's name, an OCF agent's script
+    /// (<root>/resource.d/<provider>/<type>) or an LSB init script. It really starts and
+    /// stops the resource. Exit 0: all passed; 1: a check failed; 2: bad request.
+    Test {
+        /// The agent to test.
+        target: String,
+        /// Instance parameters, NAME=VALUE.
+        params: Vec<String>,
+        /// Grant a WASM agent a capability, as the YAML `grant:` keys: log,
+        /// addresses=IFACE, arp=IFACE, commands=/PATH, read=/PATH (repeatable).
+        #[arg(long = "grant", value_name = "KIND[=VALUE]")]
+        grants: Vec<String>,
+        /// A parameter change validate-all must refuse, NAME=VALUE (repeatable; each is
+        /// applied alone over the instance parameters).
+        #[arg(long, value_name = "NAME=VALUE")]
+        bad: Vec<String>,
     },
 }
 
@@ -205,14 +238,15 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             socket,
         } => {
             init_logging();
-            let (config, ha_dir) = load(&source)?;
+            let plugins = crate::registry::load();
+            let (config, ha_dir) = load(&source, &plugins.registry)?;
             let node_name = config::local_node_name(&config, ha_dir.as_deref())?;
             for (directive, what) in &config.ignored_directives {
                 tracing::info!(%directive, "accepted for compatibility, no effect here: {what}");
             }
             let socket = socket.unwrap_or_else(|| config.api_socket.clone());
             let run_directory = socket.parent().unwrap_or(Path::new("/run/vigil"));
-            let registry = crate::registry::for_node(run_directory);
+            let registry = crate::registry::for_node_with(run_directory, &plugins.registry);
             let resources = crate::resources::resolve_groups(&config, &node_name, &registry)?;
             let fence_device = crate::fencing::open_for_node(&config, &node_name, &registry)?;
             if let Some(device) = &fence_device {
@@ -228,6 +262,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             let options = DaemonOptions {
                 resources,
                 fence_device,
+                registry,
                 state_dir: state_dir.unwrap_or_else(|| config.state_dir.clone()),
                 socket,
                 node_name,
@@ -252,7 +287,9 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         )),
         Command::Config { action } => match action {
             ConfigAction::Check { source } => {
-                let (config, ha_dir) = load(&source)?;
+                let plugins = crate::registry::load();
+                let registry = &plugins.registry;
+                let (config, ha_dir) = load(&source, registry)?;
                 // Resources are resolved too, so an unknown agent or a script that cannot
                 // run is refused here, naming its haresources line. The node name only
                 // fills HA_CURHOST, so any configured node does when this is not one.
@@ -260,10 +297,9 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     .ok()
                     .or_else(|| config.nodes.first().cloned())
                     .unwrap_or_default();
-                let registry = crate::registry::builtin();
-                crate::resources::resolve_groups(&config, &node, &registry)?;
+                crate::resources::resolve_groups(&config, &node, registry)?;
                 for line in &config.stonith {
-                    crate::fencing::open(line, &registry)?;
+                    crate::fencing::open(line, registry)?;
                 }
                 println!(
                     "{}: OK: {} node(s) ({}), {} medium/media, auth {} (slot {}), keepalive {:?}, deadtime {:?}, warntime {:?}, initdead {:?}, {} resource group(s)",
@@ -282,12 +318,27 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             ConfigAction::Convert { source } => {
-                let (config, _) = load(&source)?;
+                let (config, _) = load(&source, &crate::registry::load().registry)?;
                 print!("{}", config::to_yaml(&config));
                 Ok(ExitCode::SUCCESS)
             }
         },
         Command::Demo => demo::run(),
+        Command::Plugins => Ok(plugin::list(&crate::registry::load())),
+        Command::Plugin {
+            action:
+                PluginAction::Test {
+                    target,
+                    params,
+                    grants,
+                    bad,
+                },
+        } => Ok(plugin::test(&plugin::TestRequest {
+            target,
+            params,
+            grants,
+            bad,
+        })),
         Command::Stonith { args } => Ok(stonith::main("vigil stonith", &args)),
         Command::Meatware {
             action: MeatwareAction::Confirm { node, wait },
@@ -303,15 +354,17 @@ const DEFAULT_YAML: &str = "/etc/vigil/cluster.yaml";
 
 /// Loads the configuration named by the flags (or the defaults); returns the ha-dir too,
 /// since the node name may come from its `nodeinfo`.
-fn load(source: &ConfigArgs) -> anyhow::Result<(ClusterConfig, Option<PathBuf>)> {
-    let registry = crate::registry::builtin();
+fn load(
+    source: &ConfigArgs,
+    registry: &Registry,
+) -> anyhow::Result<(ClusterConfig, Option<PathBuf>)> {
     let yaml = match (&source.config, &source.ha_dir) {
         (Some(file), _) => Some(file.clone()),
         (None, Some(_)) => None,
         (None, None) => Some(PathBuf::from(DEFAULT_YAML)).filter(|p| p.exists()),
     };
     if let Some(file) = yaml {
-        let config = config::load_yaml(&file, &registry)
+        let config = config::load_yaml(&file, registry)
             .with_context(|| format!("configuration {} refused", file.display()))?;
         return Ok((config, None));
     }
@@ -319,7 +372,7 @@ fn load(source: &ConfigArgs) -> anyhow::Result<(ClusterConfig, Option<PathBuf>)>
         .ha_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HA_DIR));
-    let config = config::load_ha_dir(&dir, &registry)
+    let config = config::load_ha_dir(&dir, registry)
         .with_context(|| format!("configuration in {} refused", dir.display()))?;
     Ok((config, Some(dir)))
 }

@@ -132,7 +132,7 @@ fn run(program: &str, args: &[String]) -> i32 {
     }
     init_logging(inv.debug);
 
-    let registry = crate::registry::builtin();
+    let registry = crate::registry::load().registry;
     if inv.help && inv.errors == 0 {
         return usage_with_help(program, &registry, inv.device_type.as_deref());
     }

@@ -35,6 +35,7 @@ use crate::config::ClusterConfig;
 use crate::fencing::FenceDevice;
 use crate::resources::ResolvedResource;
 use crate::wire::auth::AuthKeys;
+use vigil_plugin_api::Registry;
 
 pub use self::core::Core;
 
@@ -54,6 +55,8 @@ pub struct DaemonOptions {
     pub resources: Vec<Vec<ResolvedResource>>,
     /// The STONITH device this node fences lost peers with, configured; `None`: no fencing.
     pub fence_device: Option<FenceDevice>,
+    /// Every plugin this node may use; the media are opened from it.
+    pub registry: Registry,
 }
 
 /// The daemon could not start or failed while running.
@@ -80,7 +83,7 @@ pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
         unix_now,
     )?;
     let uuid = state::node_uuid(&options.state_dir)?;
-    let registry = crate::registry::builtin();
+    let registry = &options.registry;
 
     let mut media = Vec::new();
     for spec in &options.config.media {

@@ -13,6 +13,7 @@
 pub mod capture;
 pub mod heartbeat;
 pub mod netns;
+pub mod plugin_build;
 pub mod vigil_node;
 
 use std::fmt::Write as _;
