@@ -19,13 +19,18 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::plugin_build::{PluginWorkspace, native_plugin};
+use support::plugin_build::{PluginWorkspace, native_plugin, wasm_plugin};
 use support::{ScratchDir, unique_token};
 use vigil::api::{ApiClient, StatusReport};
 use vigil::failover::LocalGroupState;
 use vigil::membership::NodeStatus;
+use vigil::wire::auth::{AuthKeys, AuthMethod};
+use vigil::wire::datagram;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The cluster's signing key.
+const KEY: &str = "plugin-cluster-secret";
 
 /// One daemon of the plugin cluster.
 struct Node {
@@ -90,8 +95,9 @@ fn wait_until(what: &str, nodes: &[&Node], check: impl Fn() -> bool) {
     panic!("timed out waiting for {what}\n{logs}");
 }
 
-/// Writes `name`'s configuration and starts its daemon with `plugins` as plugin directory.
-fn start_node(dir: &Path, plugins: &Path, name: &'static str, resource: &str) -> Node {
+/// Writes `name`'s configuration (the cluster's settings, then `groups`, the
+/// `resource_groups` YAML) and starts its daemon with `plugins` as plugin directory.
+fn start_node(dir: &Path, plugins: &Path, name: &'static str, groups: &str) -> Node {
     let node_dir = dir.join(name);
     fs::create_dir_all(&node_dir).unwrap();
     let socket = node_dir.join("vigil.sock");
@@ -100,11 +106,11 @@ fn start_node(dir: &Path, plugins: &Path, name: &'static str, resource: &str) ->
          nodes: [alpha, bravo]\n\
          keepalive: 200ms\ndeadtime: 1s\nwarntime: 500ms\ninitdead: 2s\n\
          media:\n  - unixdgram: {media} {name}\n\
-         auth: {{ method: sha1, key: plugin-cluster-secret }}\n\
+         auth: {{ method: sha1, key: {KEY} }}\n\
          auto_failback: off\n\
          state_dir: {state}\napi_socket: {socket}\n\
          stonith:\n  - {{ type: statedir, params: {{ statedir: {fence}, hostlist: alpha bravo }} }}\n\
-         resource_groups:\n  - node: alpha\n    resources: [\"{resource}\"]\n",
+         {groups}",
         media = dir.join("media").display(),
         state = node_dir.join("state").display(),
         socket = socket.display(),
@@ -146,35 +152,49 @@ fn start_node(dir: &Path, plugins: &Path, name: &'static str, resource: &str) ->
     node
 }
 
-/// The plugin directory: the example medium and STONITH device, and a native agent.
-fn install_plugins(dir: &Path) -> PathBuf {
+/// The plugin directory: the example medium and STONITH device, a native agent, and the
+/// built WASM components of `wasm` (test plugins).
+fn install_plugins(dir: &Path, wasm: &[&str]) -> PathBuf {
     let plugins = dir.join("plugins");
     fs::create_dir_all(&plugins).unwrap();
-    for (workspace, package) in [
+    let native = [
         (PluginWorkspace::Examples, "native-medium"),
         (PluginWorkspace::Examples, "native-stonith"),
         (PluginWorkspace::TestPlugins, "native-agent"),
-    ] {
-        let built = native_plugin(workspace, package);
+    ]
+    .map(|(workspace, package)| native_plugin(workspace, package));
+    let components = wasm
+        .iter()
+        .map(|package| wasm_plugin(PluginWorkspace::TestPlugins, package));
+    for built in native.into_iter().chain(components) {
         fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
     }
     plugins
 }
 
+/// A fresh lab directory with the media and fence directories the nodes share.
+fn lab_dir(label: &str) -> ScratchDir {
+    let (pid, n) = unique_token();
+    let scratch = ScratchDir::new(&format!("vigil-plugin-{label}-{pid}-{n}"));
+    for sub in ["media", "fence"] {
+        fs::create_dir_all(scratch.path().join(sub)).unwrap();
+    }
+    scratch
+}
+
 #[test]
 fn a_cluster_on_a_native_medium_fences_with_a_native_device_and_moves_a_native_agents_resource() {
-    let (pid, n) = unique_token();
-    let scratch = ScratchDir::new(&format!("vigil-plugin-cluster-{pid}-{n}"));
+    let scratch = lab_dir("fence");
     let dir = scratch.path();
-    for sub in ["media", "fence"] {
-        fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    let plugins = install_plugins(dir);
+    let plugins = install_plugins(dir, &[]);
     let service = dir.join("service.state");
-    let resource = format!("NativeDummy::{}", service.display());
+    let groups = format!(
+        "resource_groups:\n  - node: alpha\n    resources: [\"NativeDummy::{}\"]\n",
+        service.display()
+    );
 
-    let mut alpha = start_node(dir, &plugins, "alpha", &resource);
-    let bravo = start_node(dir, &plugins, "bravo", &resource);
+    let mut alpha = start_node(dir, &plugins, "alpha", &groups);
+    let bravo = start_node(dir, &plugins, "bravo", &groups);
     wait_until(
         "both nodes active over unixdgram",
         &[&alpha, &bravo],
@@ -209,4 +229,142 @@ fn a_cluster_on_a_native_medium_fences_with_a_native_device_and_moves_a_native_a
         .find("Resources being acquired from alpha.")
         .unwrap_or_else(|| panic!("no takeover logged:\n{log}"));
     assert!(reset < acquired, "bravo took over before fencing:\n{log}");
+}
+
+/// A frame and when it arrived.
+type TimedFrame = (Instant, Vec<u8>);
+
+/// Every frame sent on the lab's `unixdgram` medium, with when it arrived: the medium sends
+/// each frame to every `*.sock` of its directory, so a socket of the test's own there sees
+/// exactly what the nodes put on the link.
+struct LinkObserver {
+    frames: std::sync::Arc<std::sync::Mutex<Vec<TimedFrame>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl LinkObserver {
+    fn start(media: &Path) -> LinkObserver {
+        let socket = std::os::unix::net::UnixDatagram::bind(media.join("observer.sock")).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (frames, stop) = (frames.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(len) = socket.recv(&mut buf) {
+                        let at = Instant::now();
+                        frames.lock().unwrap().push((at, buf[..len].to_vec()));
+                    }
+                }
+            })
+        };
+        LinkObserver {
+            frames,
+            stop,
+            reader: Some(reader),
+        }
+    }
+
+    /// When `node`'s heartbeats (`t=status` from `src=node`) arrived, from `since` on.
+    fn heartbeats_of(&self, node: &str, since: Instant) -> Vec<Instant> {
+        let keys = AuthKeys::new(1, vec![(1, AuthMethod::Sha1 { key: KEY.into() })]).unwrap();
+        self.frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .filter_map(|(at, frame)| {
+                let message = datagram::decode(frame, &keys).ok()?;
+                (message.get_str("t") == Some("status") && message.get_str("src") == Some(node))
+                    .then_some(*at)
+            })
+            .collect()
+    }
+}
+
+impl Drop for LinkObserver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The longest time between two consecutive instants.
+fn largest_gap(instants: &[Instant]) -> Duration {
+    instants
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_wasm_agent_that_loops_or_bloats_fails_its_monitor_while_heartbeats_stay_on_time() {
+    let scratch = lab_dir("hostile");
+    let dir = scratch.path();
+    let plugins = install_plugins(dir, &["wasm-hostile"]);
+    // The hostile agent declares every capability, so each resource grants them all; its
+    // start and stop succeed, its monitor loops forever or allocates without bound.
+    let grant = "{ log: true, addresses: [lo], arp: [lo], commands: [/bin/true], read: [/proc] }";
+    let groups = format!(
+        "resource_groups:\n\
+         \x20 - node: alpha\n    resources:\n      - {{ token: \"wasm-hostile::monitor_do=loop\", timeout: 2s, monitor: {{ interval: 200ms, restarts: 100 }}, grant: {grant} }}\n\
+         \x20 - node: alpha\n    resources:\n      - {{ token: \"wasm-hostile::monitor_do=allocate\", timeout: 2s, monitor: {{ interval: 200ms, restarts: 100 }}, grant: {grant} }}\n"
+    );
+    let observer = LinkObserver::start(&dir.join("media"));
+    let alpha = start_node(dir, &plugins, "alpha", &groups);
+    let bravo = start_node(dir, &plugins, "bravo", &groups);
+    wait_until("both nodes active", &[&alpha, &bravo], || {
+        alpha.sees("bravo", NodeStatus::Active) && bravo.sees("alpha", NodeStatus::Active)
+    });
+    let since = Instant::now();
+    // Each looping monitor runs into its 2 s deadline; three of them, each followed by a
+    // restart in place on a fresh instance, keep a core busy for over six seconds.
+    wait_until(
+        "three looping monitors stopped at their deadline",
+        &[&alpha, &bravo],
+        || {
+            alpha
+                .log_text()
+                .matches("ran past its deadline of 2s")
+                .count()
+                >= 3
+                && alpha.log_text().contains("exceeded its memory limit")
+        },
+    );
+    let window = since.elapsed();
+    let log = alpha.log_text();
+    assert!(
+        log.contains("restarting it in place (restart 2)"),
+        "the failed monitors were not answered by restarts:\n{log}"
+    );
+    let heartbeats = observer.heartbeats_of("alpha", since);
+    let gap = largest_gap(&heartbeats);
+    println!(
+        "alpha sent {} heartbeats in {window:?} while its WASM monitors looped and bloated; \
+         largest gap between two: {gap:?} (keepalive 200ms, deadtime 1s)",
+        heartbeats.len()
+    );
+    assert!(heartbeats.len() >= 10, "{} heartbeats", heartbeats.len());
+    assert!(
+        gap < Duration::from_secs(1),
+        "a heartbeat waited for the agent: gap {gap:?}"
+    );
+    assert!(
+        bravo.sees("alpha", NodeStatus::Active),
+        "bravo lost alpha while its agent misbehaved:\n{}",
+        bravo.log_text()
+    );
+    assert!(
+        !bravo.log_text().contains("is dead"),
+        "bravo declared alpha dead:\n{}",
+        bravo.log_text()
+    );
 }

@@ -2,16 +2,21 @@
 //! granted (naming the capability), a plugin that loops, hoards memory or panics fails the
 //! operation and the next call runs on a fresh instance, a looping instance holds up no
 //! other resource, the SDK's example agent manages a virtual IP through its grants, and a
-//! file that is not a component is refused with a message that says so.
+//! file that is not a component is refused with a message that says so. A WASM STONITH
+//! device registers its type, resets only its hosts, survives its own panic (the device is
+//! reconfigured on a fresh instance) and is driven by the `stonith` tool from the plugin
+//! path.
 //!
-//! The plugins are built from `examples/wasm-vip` and `host/tests/plugins/wasm-hostile` for
-//! `wasm32-wasip2` by the shared support code, and compiled once per test binary.
+//! The plugins are built from `examples/wasm-vip` and `host/tests/plugins/wasm-hostile` and
+//! `wasm-stonith` for `wasm32-wasip2` by the shared support code, and compiled once per test
+//! binary.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,8 +26,9 @@ use vigil::agent_host::SystemHost;
 use vigil::wasm::{self, WasmAgent, WasmLoadError, WasmPlugin, WasmRuntime};
 use vigil_agents::mock_host::MockHost;
 use vigil_plugin_api::{
-    AgentAction, Capability, Grants, OcfStatus, OperationOutcome, PluginKind, PluginOrigin,
-    Registry, ResourceAgent, ResourceInstance,
+    AgentAction, Capability, DeviceInfo, Grants, OcfStatus, OperationOutcome, PluginKind,
+    PluginOrigin, Registry, ResetRequest, ResourceAgent, ResourceInstance, StonithCode,
+    StonithDevice, StonithError,
 };
 
 /// The one engine of this test process, as the daemon has one.
@@ -498,4 +504,245 @@ fn a_file_that_is_not_a_component_is_refused_with_a_clear_message() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("cannot read WASM plugin"), "{text}");
+}
+
+/// The device type `host/tests/plugins/wasm-stonith` provides.
+const WASM_NULL: &str = "wasm-null";
+
+fn stonith_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| wasm_plugin(PluginWorkspace::TestPlugins, "wasm-stonith"))
+}
+
+/// A registry holding only the WASM STONITH plugin, loaded as the daemon loads it; compiled
+/// once, each test creates devices of its own.
+fn stonith_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = Registry::new();
+        wasm::load(runtime(), stonith_path(), &mut registry)
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", stonith_path().display()));
+        registry
+    })
+}
+
+/// A new `wasm-null` device, configured with `hostlist` when given.
+fn null_device(hostlist: Option<&str>) -> Box<dyn StonithDevice> {
+    let mut device = stonith_registry()
+        .stonith_device(WASM_NULL)
+        .unwrap_or_else(|e| panic!("cannot create a {WASM_NULL} device: {e}"));
+    if let Some(hostlist) = hostlist {
+        device
+            .configure(&[("hostlist".to_string(), hostlist.to_string())])
+            .unwrap_or_else(|e| panic!("cannot configure hostlist={hostlist:?}: {e}"));
+    }
+    device
+}
+
+fn expect_stonith_error(result: Result<(), StonithError>, code: StonithCode, text: &str) {
+    let error = result.expect_err("the device call should fail");
+    assert_eq!(error.code, code, "{error:?}");
+    assert!(
+        error.message.contains(text),
+        "expected {text:?} in {:?}",
+        error.message
+    );
+}
+
+#[test]
+fn load_registers_the_wasm_stonith_plugin_and_its_device_type() {
+    let mut registry = Registry::new();
+    let info = wasm::load(runtime(), stonith_path(), &mut registry).unwrap();
+    assert_eq!(info.kind, PluginKind::StonithDevice);
+    assert_eq!(info.name, WASM_NULL);
+    assert_eq!(info.version, "0.1.0");
+    assert!(info.description.contains("null"), "{info:?}");
+    assert_eq!(registry.stonith_types(), vec![WASM_NULL.to_string()]);
+    let factory = registry.stonith_plugin(WASM_NULL).unwrap();
+    assert_eq!(
+        factory.info().origin,
+        PluginOrigin::Wasm {
+            path: stonith_path().clone()
+        }
+    );
+    let unknown = registry.stonith_device("wasm-nothing").err().unwrap();
+    assert_eq!(unknown.code, StonithCode::Oops, "{unknown:?}");
+    let again = wasm::load(runtime(), stonith_path(), &mut registry).unwrap_err();
+    assert!(matches!(again, WasmLoadError::Registry(_)), "{again}");
+}
+
+#[test]
+fn a_wasm_device_resets_its_listed_hosts_and_refuses_others_with_bad_host() {
+    let mut device = null_device(None);
+    assert_eq!(device.config_names(), vec!["hostlist".to_string()]);
+    expect_stonith_error(device.status(), StonithCode::Invalid, "not configured yet");
+    expect_stonith_error(
+        device.configure(&[("ipaddr".to_string(), "198.18.0.9".to_string())]),
+        StonithCode::Invalid,
+        "missing parameter `hostlist`",
+    );
+    expect_stonith_error(
+        device.configure(&[("hostlist".to_string(), " , ".to_string())]),
+        StonithCode::BadConfig,
+        "names no host",
+    );
+
+    device
+        .configure(&[("hostlist".to_string(), "Node1, node2".to_string())])
+        .unwrap();
+    assert_eq!(device.status(), Ok(()));
+    assert_eq!(device.hosts().unwrap(), vec!["node1", "node2"]);
+    for request in [
+        ResetRequest::Reset,
+        ResetRequest::PowerOn,
+        ResetRequest::PowerOff,
+    ] {
+        assert_eq!(device.reset(request, "node2"), Ok(()), "{request}");
+    }
+    expect_stonith_error(
+        device.reset(ResetRequest::Reset, "node9"),
+        StonithCode::BadHost,
+        "host `node9` is not in its hostlist",
+    );
+    assert_eq!(device.reset(ResetRequest::Reset, "node1"), Ok(()));
+}
+
+#[test]
+fn a_panic_in_reset_is_s_oops_with_its_message_and_the_device_is_reconfigured_on_a_fresh_instance()
+{
+    let mut device = null_device(Some("alpha beta"));
+    for _ in 0..2 {
+        let error = device.reset(ResetRequest::Reset, "panic").unwrap_err();
+        assert_eq!(error.code, StonithCode::Oops, "{error:?}");
+        for text in [
+            "WASM STONITH device `wasm-null` panicked: panicked at",
+            "panics on purpose resetting `panic`",
+            "the next call gets a fresh instance",
+        ] {
+            assert!(error.message.contains(text), "{text:?} in {error:?}");
+        }
+        // A fresh instance's device is unconfigured (`S_INVAL`); these answers prove the last
+        // configure was replayed on it.
+        assert_eq!(device.hosts().unwrap(), vec!["alpha", "beta"]);
+        assert_eq!(device.status(), Ok(()));
+        assert_eq!(device.reset(ResetRequest::PowerOff, "beta"), Ok(()));
+        expect_stonith_error(
+            device.reset(ResetRequest::Reset, "gamma"),
+            StonithCode::BadHost,
+            "gamma",
+        );
+    }
+
+    let mut unconfigured = null_device(None);
+    let error = unconfigured
+        .reset(ResetRequest::Reset, "panic")
+        .unwrap_err();
+    assert_eq!(error.code, StonithCode::Oops, "{error:?}");
+    expect_stonith_error(
+        unconfigured.status(),
+        StonithCode::Invalid,
+        "not configured yet",
+    );
+}
+
+#[test]
+fn a_wasm_device_answers_info_like_cluster_glues_null() {
+    let mut device = null_device(None);
+    assert_eq!(
+        device.info(DeviceInfo::DeviceId).as_deref(),
+        Some("WASM NULL STONITH device")
+    );
+    assert_eq!(
+        device.info(DeviceInfo::DeviceName),
+        None,
+        "no name before configure"
+    );
+    let description = device.info(DeviceInfo::Description).unwrap();
+    assert!(description.contains("FOR TESTING ONLY!"), "{description}");
+    let url = device.info(DeviceInfo::Url).unwrap();
+    assert!(url.starts_with("https://"), "{url}");
+    let parameters = device.info(DeviceInfo::ConfigXml).unwrap();
+    assert!(parameters.starts_with("<parameters>"), "{parameters}");
+    assert!(
+        parameters.contains("<parameter name=\"hostlist\" unique=\"0\" required=\"1\">"),
+        "{parameters}"
+    );
+    assert!(parameters.ends_with("</parameters>"), "{parameters}");
+
+    device
+        .configure(&[("hostlist".to_string(), "a b".to_string())])
+        .unwrap();
+    assert_eq!(device.info(DeviceInfo::DeviceName).as_deref(), Some("a b"));
+}
+
+/// Runs `vigil stonith ARGS` with only `plugins` on the plugin path and stdin from
+/// `/dev/null` (so its log lines go to syslog, not stderr), as a script would.
+fn vigil_stonith(plugins: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("stonith")
+        .args(args)
+        .env("VIGIL_PLUGIN_PATH", plugins)
+        .env_remove("hostlist")
+        .stdin(Stdio::null())
+        .output()
+        .expect("vigil runs")
+}
+
+#[test]
+fn the_stonith_tool_lists_and_drives_a_wasm_device_from_the_plugin_path() {
+    let scratch =
+        support::ScratchDir::new(&format!("vigil-wasm-stonith-cli-{}", std::process::id()));
+    let built = stonith_path();
+    std::fs::copy(built, scratch.path().join(built.file_name().unwrap())).unwrap();
+    let stdout = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = |output: &Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    let types = vigil_stonith(scratch.path(), &["-L"]);
+    assert_eq!(types.status.code(), Some(0), "{}", stderr(&types));
+    let listed: Vec<&str> = std::str::from_utf8(&types.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(listed.contains(&WASM_NULL), "{listed:?}");
+    assert!(
+        listed.contains(&"null"),
+        "the built-ins are listed beside it: {listed:?}"
+    );
+
+    let hosts = vigil_stonith(scratch.path(), &["-t", WASM_NULL, "hostlist=a b", "-l"]);
+    assert_eq!(hosts.status.code(), Some(0), "{}", stderr(&hosts));
+    assert_eq!(stdout(&hosts), "a\nb\n");
+
+    // One run does what the tool does in order: status, the host list, then the reset.
+    let reset = vigil_stonith(
+        scratch.path(),
+        &["-t", WASM_NULL, "-p", "a b", "-S", "-l", "B"],
+    );
+    assert_eq!(reset.status.code(), Some(0), "{}", stderr(&reset));
+    assert_eq!(stdout(&reset), "a\nb\n");
+    let refused = vigil_stonith(scratch.path(), &["-t", WASM_NULL, "hostlist=a b", "c"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(StonithCode::BadHost.number()),
+        "{}",
+        stderr(&refused)
+    );
+    let panicked = vigil_stonith(scratch.path(), &["-t", WASM_NULL, "hostlist=a b", "panic"]);
+    assert_eq!(
+        panicked.status.code(),
+        Some(StonithCode::Oops.number()),
+        "{}",
+        stderr(&panicked)
+    );
+
+    let metadata = vigil_stonith(scratch.path(), &["-t", WASM_NULL, "-m"]);
+    let text = stdout(&metadata);
+    assert_eq!(metadata.status.code(), Some(0), "{}", stderr(&metadata));
+    for part in [
+        "<resource-agent name=\"wasm-null\">",
+        "<shortdesc lang=\"en\">WASM NULL STONITH device</shortdesc>",
+        "<parameter name=\"hostlist\" unique=\"0\" required=\"1\">",
+    ] {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
 }

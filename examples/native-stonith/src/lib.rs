@@ -234,9 +234,8 @@ impl StonithDevice for StateDirDevice {
     }
 }
 
-vigil_sdk::export_stonith_device! {
+vigil_sdk::export_stonith! {
     name: TYPE,
-    version: env!("CARGO_PKG_VERSION"),
     description: "power switch simulated by files in a directory (example native plugin)",
     device: StateDirDevice::default(),
 }

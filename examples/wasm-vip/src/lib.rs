@@ -379,11 +379,10 @@ impl ResourceAgent for VipAgent {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-vigil_sdk::export_wasm_agent! {
+vigil_sdk::export_agent! {
     name: "wasm-vip",
     description: "Virtual IP address (WASM example agent, needs log, addresses and arp)",
-    agent: VipAgent,
+    agent: VipAgent = VipAgent,
 }
 
 #[cfg(test)]

@@ -320,6 +320,55 @@ impl ClusterConfig {
         text.push_str("crm off\n");
         text
     }
+
+    /// The same cluster as vigil's YAML file for the node `node_name`: the timing, media,
+    /// key and `auto_failback on` of [`ClusterConfig::ha_cf`], then `tail` (top-level keys
+    /// such as `resource_groups:`, as YAML lines).
+    pub fn yaml(&self, node_name: &str, tail: &str) -> String {
+        let quoted = |text: &str| {
+            serde_json::to_string(text).unwrap_or_else(|e| panic!("cannot quote {text:?}: {e}"))
+        };
+        let nodes: Vec<String> = self.nodes.iter().map(|n| quoted(n)).collect();
+        let mut text = format!(
+            "node_name: {}\nnodes: [{}]\n\
+             udpport: 694\nkeepalive: 200ms\ndeadtime: 1\nwarntime: 500ms\ninitdead: 2\nmedia:\n",
+            quoted(node_name),
+            nodes.join(", ")
+        );
+        for line in &self.media {
+            let (kind, args) = line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("medium line {line:?} has no arguments"));
+            let _ = writeln!(text, "  - {kind}: {}", quoted(args));
+        }
+        let _ = writeln!(text, "auth: {}", self.yaml_auth());
+        text.push_str("auto_failback: on\n");
+        text.push_str(tail);
+        text
+    }
+
+    /// The authkeys file as the YAML `auth:` mapping: its one used slot, method and key.
+    fn yaml_auth(&self) -> String {
+        let mut lines = self.authkeys.lines().map(str::split_whitespace);
+        let slot = match lines.next().map(|mut words| (words.next(), words.next())) {
+            Some((Some("auth"), Some(slot))) => slot.to_string(),
+            _ => panic!("authkeys has no `auth N` line: {:?}", self.authkeys),
+        };
+        let mut words = lines
+            .find(|words| words.clone().next() == Some(slot.as_str()))
+            .unwrap_or_else(|| panic!("authkeys has no key {slot}: {:?}", self.authkeys))
+            .skip(1);
+        let method = words
+            .next()
+            .unwrap_or_else(|| panic!("key {slot} of authkeys has no method"));
+        match words.next() {
+            Some(key) => format!(
+                "{{ method: {method}, key: {}, slot: {slot} }}",
+                serde_json::to_string(key).unwrap_or_default()
+            ),
+            None => format!("{{ method: {method}, slot: {slot} }}"),
+        }
+    }
 }
 
 /// The name tests give the node with lab index `index`.

@@ -1,13 +1,15 @@
 //! The `vigil` binary under test as a cluster node in the lab.
 //!
 //! Owns starting `vigil run` inside a node's network namespace with a Heartbeat-style
-//! configuration directory, state directory and API socket in the node's directory, its
-//! stderr captured to a file; stopping it (SIGTERM), killing or freezing it; and asking it
+//! configuration directory or a YAML configuration file, state directory and API socket in
+//! the node's directory, extra environment variables (`VIGIL_PLUGIN_PATH`), its stderr
+//! captured to a file; stopping it (SIGTERM), killing or freezing it; and asking it
 //! questions the way an operator would: `cl_status` (the binary under that name, finding the
 //! daemon through `VIGIL_SOCKET`) and `vigil status --json`. It must not assume anything of
 //! the daemon beyond that command-line contract.
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -25,14 +27,28 @@ pub const VIGIL_BIN: &str = env!("CARGO_BIN_EXE_vigil");
 /// How long `vigil` may take to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a daemon started from YAML may take to answer: it may load WASM plugins from
+/// `VIGIL_PLUGIN_PATH`, and compiling one in a debug build takes seconds of CPU on an idle
+/// machine, many more on the tests' busy one.
+const PLUGIN_START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One running (or stopped) vigil node. Dropping it kills the daemon.
 pub struct VigilNode {
-    /// The node's name, given to the daemon through `nodeinfo`.
+    /// The node's name, given to the daemon through `nodeinfo` (or the YAML's `node_name`).
     name: String,
     /// Where in the lab it lives.
     net: NodeNet,
-    /// The Heartbeat-style configuration directory (ha.cf, authkeys, haresources, nodeinfo).
+    /// The Heartbeat-style configuration directory (ha.cf, authkeys, haresources, nodeinfo);
+    /// empty for a node started from YAML, whose file may name it as `ha_dir` for its
+    /// `resource.d` scripts.
     ha_dir: PathBuf,
+    /// The YAML file the daemon reads (`--config`) instead of `ha_dir`, for a node started
+    /// with [`VigilNode::start_yaml`]: the only way to give a resource a `grant:`.
+    yaml_file: Option<PathBuf>,
+    /// Variables added to the daemon's environment, such as `VIGIL_PLUGIN_PATH`.
+    env: Vec<(OsString, OsString)>,
+    /// How long a start may take until the daemon answers on its socket.
+    start_timeout: Duration,
     /// Where the daemon keeps its generation and UUID across restarts.
     state_dir: PathBuf,
     /// The daemon's API socket.
@@ -77,6 +93,35 @@ impl VigilNode {
         private_dirs: &[PrivateDir],
         prepare: impl FnOnce(&Path),
     ) -> VigilNode {
+        let node = VigilNode::unstarted(net, name, private_dirs, None, &[]);
+        write_file(&node.ha_dir.join("ha.cf"), &config.ha_cf(""), 0o644);
+        write_file(&node.ha_dir.join("authkeys"), &config.authkeys, 0o600);
+        write_file(&node.ha_dir.join("haresources"), "", 0o644);
+        write_file(&node.ha_dir.join("nodeinfo"), &format!("{name}\n"), 0o644);
+        VigilNode::started(node, prepare)
+    }
+
+    /// Starts the daemon with `vigil run --config FILE`, FILE holding `yaml` (which must set
+    /// `node_name: NAME`; [`ClusterConfig::yaml`] writes the lab's settings), and with the
+    /// variables `env` (such as `VIGIL_PLUGIN_PATH`) added to its environment. `--state-dir`
+    /// and `--socket` still point into the node's directory, whatever the file says.
+    pub fn start_yaml(net: &NodeNet, name: &str, yaml: &str, env: &[(&str, &OsStr)]) -> VigilNode {
+        let yaml_file = net.dir.join("vigil").join("cluster.yaml");
+        let mut node = VigilNode::unstarted(net, name, &[], Some(yaml_file.clone()), env);
+        node.start_timeout = PLUGIN_START_TIMEOUT;
+        // The file holds the authentication key, which vigil requires to be private.
+        write_file(&yaml_file, yaml, 0o600);
+        VigilNode::started(node, |_| {})
+    }
+
+    /// A node with its directories and `cl_status` link made, not started yet.
+    fn unstarted(
+        net: &NodeNet,
+        name: &str,
+        private_dirs: &[PrivateDir],
+        yaml_file: Option<PathBuf>,
+        env: &[(&str, &OsStr)],
+    ) -> VigilNode {
         let dir = net.dir.join("vigil");
         let ha_dir = dir.join("ha.d");
         let state_dir = dir.join("state");
@@ -86,24 +131,31 @@ impl VigilNode {
         {
             fs::create_dir_all(d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
         }
-        write_file(&ha_dir.join("ha.cf"), &config.ha_cf(""), 0o644);
-        write_file(&ha_dir.join("authkeys"), &config.authkeys, 0o600);
-        write_file(&ha_dir.join("haresources"), "", 0o644);
-        write_file(&ha_dir.join("nodeinfo"), &format!("{name}\n"), 0o644);
         let cl_status_link = dir.join("cl_status");
         std::os::unix::fs::symlink(VIGIL_BIN, &cl_status_link)
             .unwrap_or_else(|e| panic!("cannot link {}: {e}", cl_status_link.display()));
-        let mut node = VigilNode {
+        VigilNode {
             name: name.to_string(),
             net: net.clone(),
             ha_dir,
+            yaml_file,
+            env: env
+                .iter()
+                .map(|(key, value)| (OsString::from(key), value.to_os_string()))
+                .collect(),
+            start_timeout: SETTLE_TIMEOUT,
             state_dir,
             socket: dir.join("vigil.sock"),
             stderr_path: dir.join("stderr.log"),
             cl_status_link,
             child: None,
             private_dirs: private_dirs.to_vec(),
-        };
+        }
+    }
+
+    /// Lets `prepare` change the configuration directory, then starts the daemon and waits
+    /// until it answers.
+    fn started(mut node: VigilNode, prepare: impl FnOnce(&Path)) -> VigilNode {
         prepare(&node.ha_dir);
         node.spawn();
         node
@@ -143,15 +195,18 @@ impl VigilNode {
         let stdout = File::create(self.stderr_path.with_file_name("stdout.log"))
             .unwrap_or_else(|e| panic!("cannot create stdout log: {e}"));
         let mut command = self.daemon_command();
+        command.arg("run");
+        match &self.yaml_file {
+            Some(file) => command.arg("--config").arg(file),
+            None => command.arg("--ha-dir").arg(&self.ha_dir),
+        };
         command
-            .arg("run")
-            .arg("--ha-dir")
-            .arg(&self.ha_dir)
             .arg("--state-dir")
             .arg(&self.state_dir)
             .arg("--socket")
             .arg(&self.socket)
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -164,11 +219,12 @@ impl VigilNode {
     }
 
     /// Waits until the daemon [`VigilNode::launch`] started answers on its socket; fails
-    /// the test if it exits first or does not answer within [`SETTLE_TIMEOUT`].
+    /// the test if it exits first or does not answer within [`SETTLE_TIMEOUT`] (a minute
+    /// for a node started from YAML, which may compile WASM plugins first).
     pub fn await_answer(&mut self) {
         wait_for(
             &format!("vigil on {} to answer on its socket", self.name),
-            SETTLE_TIMEOUT,
+            self.start_timeout,
             || {
                 if let Some(status) = self
                     .child
@@ -286,7 +342,8 @@ impl VigilNode {
         &self.state_dir
     }
 
-    /// The node's Heartbeat-style configuration directory.
+    /// The node's Heartbeat-style configuration directory (empty for a node started from
+    /// YAML).
     pub fn ha_dir(&self) -> &Path {
         &self.ha_dir
     }

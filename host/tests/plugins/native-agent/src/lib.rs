@@ -135,9 +135,8 @@ impl ResourceAgent for NativeDummy {
     }
 }
 
-vigil_sdk::export_resource_agent! {
+vigil_sdk::export_agent! {
     name: "NativeDummy",
-    version: env!("CARGO_PKG_VERSION"),
     description: "state-file dummy resource (native test agent)",
     agent: NativeDummy = NativeDummy,
 }

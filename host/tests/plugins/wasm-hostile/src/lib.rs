@@ -4,9 +4,14 @@
 //! It declares every capability (so a resource granted all of them loads it) and, on any
 //! operation, does one thing: `read` a `path`, run a `command` (argv split on spaces), add
 //! `ip` on `nic`, `loop` forever, `allocate` without bound, `panic`, or nothing (`ok`, the
-//! default; it answers `call N of this instance`). A host error comes back as `OCF_ERR_PERM` with the error's text, so a test can
-//! read what the host said. It exists only to be refused; nothing real should load it.
+//! default; it answers `call N of this instance`). `monitor_do`, when set, is what monitor
+//! does instead, so a cluster test can run a resource that starts and then misbehaves. A
+//! host error comes back as `OCF_ERR_PERM` with the error's text, so a test can read what
+//! the host said. In a haresources token its parameters are positional `NAME=VALUE` words
+//! (`wasm-hostile::monitor_do=loop`). It exists only to be refused; nothing real should
+//! load it.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,9 +42,13 @@ fn answer<T>(
 
 impl HostileAgent {
     fn act(&self, instance: &ResourceInstance, host: &dyn Host) -> OperationOutcome {
+        self.act_as(instance.param("do").unwrap_or("ok"), instance, host)
+    }
+
+    fn act_as(&self, what: &str, instance: &ResourceInstance, host: &dyn Host) -> OperationOutcome {
         let call = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         let param = |name: &str| instance.param(name).unwrap_or_default().to_string();
-        match instance.param("do").unwrap_or("ok") {
+        match what {
             "ok" => OperationOutcome::success(format!("call {call} of this instance")),
             "read" => answer(host.read_file(Path::new(&param("path"))), |bytes| {
                 format!("read {} bytes", bytes.len())
@@ -98,6 +107,15 @@ impl ResourceAgent for HostileAgent {
         Capability::ALL.to_vec()
     }
 
+    fn positional_params(&self, args: &[String]) -> Result<BTreeMap<String, String>, String> {
+        args.iter()
+            .map(|arg| match arg.split_once('=') {
+                Some((name, value)) => Ok((name.to_string(), value.to_string())),
+                None => Err(format!("expected NAME=VALUE, got `{arg}`")),
+            })
+            .collect()
+    }
+
     fn validate(&self, instance: &ResourceInstance, host: &dyn Host) -> OperationOutcome {
         self.act(instance, host)
     }
@@ -111,7 +129,10 @@ impl ResourceAgent for HostileAgent {
     }
 
     fn monitor(&self, instance: &ResourceInstance, host: &dyn Host) -> OperationOutcome {
-        self.act(instance, host)
+        match instance.param("monitor_do") {
+            Some(what) => self.act_as(what, instance, host),
+            None => self.act(instance, host),
+        }
     }
 }
 
