@@ -188,14 +188,19 @@ fn idle_memory(scratch: &Path, component: &Path) {
     );
     println!("| configuration | VmRSS | VmHWM |");
     println!("|---|---|---|");
-    for (label, groups) in [
-        ("no resource", String::new()),
-        ("one WASM agent (release build, kept instance)", with_wasm),
-    ] {
-        let dir = scratch.join(label.split_whitespace().next().unwrap_or("x"));
+    for (index, (label, plugin, groups)) in [
+        ("no plugin, no resource", None, String::new()),
+        ("one WASM agent (release build, kept instance)", Some(component), with_wasm),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = scratch.join(format!("idle-{index}"));
         let plugins = dir.join("plugins");
         fs::create_dir_all(&plugins).unwrap();
-        fs::copy(component, plugins.join(component.file_name().unwrap())).unwrap();
+        if let Some(plugin) = plugin {
+            fs::copy(plugin, plugins.join(plugin.file_name().unwrap())).unwrap();
+        }
         let port = UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
