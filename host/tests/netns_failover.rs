@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use support::capture::{PortCapture, TCPDUMP};
 use support::netns::{FIRST_LINK, Lab, NodeNet};
-use support::vigil_node::{PrivateDir, VIGIL_BIN, VigilNode};
+use support::vigil_node::{PrivateDir, VIGIL_BIN, VigilNode, group_view, wait_group};
 use support::{
     ClStatus, ClusterConfig, MediumKind, SETTLE_TIMEOUT, ScratchDir, line_reports_dead, node_name,
     run_or_skip, unique_token, wait_all_active, wait_for, wait_node_status, write_file,
@@ -262,51 +262,6 @@ exit 0
 "#
     );
     write_file(&ha_dir.join("resource.d").join(name), &script, 0o755);
-}
-
-/// What `node` reports for the group `key` in `vigil status --json`: its owner (None:
-/// nobody) and its local state, or why that cannot be read now.
-fn group_view(node: &VigilNode, key: &str) -> Result<(Option<String>, String), String> {
-    let status = node.try_status_json()?;
-    let group = status
-        .pointer("/failover/groups")
-        .and_then(serde_json::Value::as_array)
-        .and_then(|groups| {
-            groups
-                .iter()
-                .find(|g| g.get("key").and_then(serde_json::Value::as_str) == Some(key))
-        })
-        .ok_or_else(|| format!("no group {key} in the status: {status}"))?;
-    let owner = group
-        .get("owner")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_string);
-    let local = group
-        .get("local")
-        .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| format!("group {key} without a local state: {group}"))?
-        .to_string();
-    Ok((owner, local))
-}
-
-/// Waits until `node` reports the group `key` owned by `owner` with local state `local`.
-fn wait_group(node: &VigilNode, key: &str, owner: Option<&str>, local: &str) {
-    wait_for(
-        &format!(
-            "{} to report group {key} owned by {owner:?}, here {local}",
-            node.node_name()
-        ),
-        SETTLE_TIMEOUT,
-        || match group_view(node, key) {
-            Ok((seen_owner, seen_local))
-                if seen_owner.as_deref() == owner && seen_local == local =>
-            {
-                Ok(())
-            }
-            Ok(seen) => Err(format!("owner {:?}, here {}", seen.0, seen.1)),
-            Err(e) => Err(e),
-        },
-    );
 }
 
 /// Waits until `cl_status rscstatus` on `node` says `word`.

@@ -12,15 +12,13 @@
 mod support;
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::plugin_build::{PluginWorkspace, native_plugin, wasm_plugin};
-use support::{ScratchDir, unique_token};
+use support::{ScratchDir, unique_token, write_file};
 use vigil::api::{ApiClient, StatusReport};
 use vigil::failover::LocalGroupState;
 use vigil::membership::NodeStatus;
@@ -117,15 +115,8 @@ fn start_node(dir: &Path, plugins: &Path, name: &'static str, groups: &str) -> N
         fence = dir.join("fence").display(),
     );
     let config = node_dir.join("cluster.yaml");
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&config)
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
+    // It holds the cluster's key: readable by root only, as vigil demands.
+    write_file(&config, &yaml, 0o600);
     let log = node_dir.join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["run", "--config"])

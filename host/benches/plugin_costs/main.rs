@@ -15,15 +15,12 @@
 #[allow(dead_code)]
 #[path = "../common/mod.rs"]
 mod common;
-#[allow(dead_code)]
-#[path = "../../tests/support/plugin_build.rs"]
-mod plugin_build;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::net::UdpSocket;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -31,7 +28,7 @@ use std::thread;
 use std::time::Duration;
 
 use criterion::Criterion;
-use plugin_build::{PluginTarget, PluginWorkspace, build_plugin};
+use support::plugin_build::{PluginTarget, PluginWorkspace, build_plugin};
 use vigil::api::ApiClient;
 use vigil::failover::LocalGroupState;
 use vigil::wasm::{WasmPlugin, WasmRuntime};
@@ -190,7 +187,11 @@ fn idle_memory(scratch: &Path, component: &Path) {
     println!("|---|---|---|");
     for (index, (label, plugin, groups)) in [
         ("no plugin, no resource", None, String::new()),
-        ("one WASM agent (release build, kept instance)", Some(component), with_wasm),
+        (
+            "one WASM agent (release build, kept instance)",
+            Some(component),
+            with_wasm,
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -273,15 +274,8 @@ fn spawn_node(
         node_dir.join("vigil.sock").display(),
     );
     let config = node_dir.join("cluster.yaml");
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&config)
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
+    // It holds the cluster's key: readable by root only, as vigil demands.
+    support::write_file(&config, &yaml, 0o600);
     Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["run", "--config"])
         .arg(&config)

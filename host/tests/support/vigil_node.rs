@@ -448,3 +448,48 @@ impl Drop for VigilNode {
         self.kill_hard();
     }
 }
+
+/// What `node` reports for the group `key` in `vigil status --json`: its owner (None:
+/// nobody) and its local state, or why that cannot be read now.
+pub fn group_view(node: &VigilNode, key: &str) -> Result<(Option<String>, String), String> {
+    let status = node.try_status_json()?;
+    let group = status
+        .pointer("/failover/groups")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|groups| {
+            groups
+                .iter()
+                .find(|g| g.get("key").and_then(serde_json::Value::as_str) == Some(key))
+        })
+        .ok_or_else(|| format!("no group {key} in the status: {status}"))?;
+    let owner = group
+        .get("owner")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    let local = group
+        .get("local")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| format!("group {key} without a local state: {group}"))?
+        .to_string();
+    Ok((owner, local))
+}
+
+/// Waits until `node` reports the group `key` owned by `owner` with local state `local`.
+pub fn wait_group(node: &VigilNode, key: &str, owner: Option<&str>, local: &str) {
+    wait_for(
+        &format!(
+            "{} to report group {key} owned by {owner:?}, here {local}",
+            node.node_name()
+        ),
+        SETTLE_TIMEOUT,
+        || match group_view(node, key) {
+            Ok((seen_owner, seen_local))
+                if seen_owner.as_deref() == owner && seen_local == local =>
+            {
+                Ok(())
+            }
+            Ok(seen) => Err(format!("owner {:?}, here {}", seen.0, seen.1)),
+            Err(e) => Err(e),
+        },
+    );
+}
