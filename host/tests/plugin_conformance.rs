@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::ScratchDir;
-use support::plugin_build::{PluginWorkspace, native_plugin};
+use support::plugin_build::{PluginWorkspace, native_plugin, wasm_plugin};
 use vigil_agents::ocf::OcfAgent;
 use vigil_sdk::harness::{self, Conformance, MockHost, Verdict, checks};
 
@@ -259,13 +259,14 @@ fn the_harness_passes_on_a_native_plugin_agent_loaded_through_the_abi() {
 #[test]
 fn plugins_of_every_origin_appear_in_vigil_plugins_and_stonith_l() {
     let dir = scratch("listing");
-    for (workspace, package) in [
-        (PluginWorkspace::Examples, "native-stonith"),
-        (PluginWorkspace::Examples, "native-medium"),
-        (PluginWorkspace::TestPlugins, "native-agent"),
-    ] {
-        let built = native_plugin(workspace, package);
-        fs::copy(&built, dir.path().join(built.file_name().unwrap())).unwrap();
+    let built = [
+        native_plugin(PluginWorkspace::Examples, "native-stonith"),
+        native_plugin(PluginWorkspace::Examples, "native-medium"),
+        native_plugin(PluginWorkspace::TestPlugins, "native-agent"),
+        wasm_plugin(PluginWorkspace::Examples, "wasm-vip"),
+    ];
+    for plugin in built {
+        fs::copy(&plugin, dir.path().join(plugin.file_name().unwrap())).unwrap();
     }
     let with_plugins = |args: &[&str]| {
         Command::new(VIGIL)
@@ -277,12 +278,16 @@ fn plugins_of_every_origin_appear_in_vigil_plugins_and_stonith_l() {
     let listing = with_plugins(&["plugins"]);
     let shown = text(&listing);
     assert!(listing.status.success(), "{shown}");
-    for (kind, name, file) in [
-        ("stonith", "statedir", "libnative_stonith.so"),
-        ("medium", "unixdgram", "libnative_medium.so"),
-        ("agent", "NativeDummy", "libnative_agent.so"),
-    ] {
-        let origin = format!("native ({})", dir.path().join(file).display());
+    for (kind, name, origin) in [
+        ("stonith", "statedir", "native", "libnative_stonith.so"),
+        ("medium", "unixdgram", "native", "libnative_medium.so"),
+        ("agent", "NativeDummy", "native", "libnative_agent.so"),
+        ("agent", "wasm-vip", "wasm", "wasm_vip.wasm"),
+    ]
+    .map(|(kind, name, origin, file)| {
+        let origin = format!("{origin} ({})", dir.path().join(file).display());
+        (kind, name, origin)
+    }) {
         assert!(
             shown.lines().any(|line| {
                 let cells: Vec<&str> = line.split_whitespace().collect();
@@ -296,4 +301,33 @@ fn plugins_of_every_origin_appear_in_vigil_plugins_and_stonith_l() {
     assert!(types.status.success(), "{}", text(&types));
     assert!(listed.lines().any(|line| line == "statedir"), "{listed}");
     assert!(listed.lines().any(|line| line == "meatware"), "{listed}");
+}
+
+#[test]
+fn the_harness_passes_on_the_wasm_example_agent_through_its_grants() {
+    let component = wasm_plugin(PluginWorkspace::Examples, "wasm-vip");
+    let mut registry = vigil_plugin_api::Registry::new();
+    let info = vigil::registry::load_file(&mut registry, &component).unwrap();
+    let agent = registry.agent(&info.name).unwrap();
+    let mut conformance = Conformance::new(params(&[
+        ("ip", "198.18.0.100"),
+        ("cidr_netmask", "24"),
+        ("nic", "eth0"),
+    ]));
+    conformance.grants = vigil_plugin_api::Grants {
+        log: true,
+        address_interfaces: ["eth0".to_string()].into(),
+        arp_interfaces: ["eth0".to_string()].into(),
+        ..Default::default()
+    };
+    conformance
+        .bad_params
+        .push(params(&[("ip", "not-an-address"), ("nic", "eth0")]));
+    let host = MockHost::new().with_address("eth0", "198.18.0.1/24");
+    let report = harness::check_agent(agent.agent.as_ref(), &conformance, &host);
+    assert!(report.passed(), "{report}");
+    assert_eq!(
+        report.verdict(checks::VALIDATE_REJECTS),
+        Some(&Verdict::Passed)
+    );
 }
