@@ -279,12 +279,12 @@ fn bad_files_are_refused_naming_the_line_and_the_expectation() {
             "unknown-directive.ha.cf",
             "ha.cf",
             ":2: unknown directive `keepalive_ms` (expected a ha.cf directive or a medium: \
-             bcast, mcast, ucast)",
+             bcast, mcast,",
         ),
         (
-            "serial.ha.cf",
+            "tipc.ha.cf",
             "ha.cf",
-            ":2: medium `serial` is not available in this build (available: bcast, mcast, ucast)",
+            ":2: medium `tipc` is not available in this build (available: bcast, mcast,",
         ),
         (
             "mcast-short.ha.cf",
@@ -358,8 +358,8 @@ fn bad_yaml_files_are_refused_naming_line_column_and_expectation() {
             ":3:11: deadtime 400ms must be more than twice keepalive (250ms)",
         ),
         (
-            "serial.yaml",
-            ":4:5: medium `serial` is not available in this build (available: bcast, mcast, ucast)",
+            "tipc.yaml",
+            ":4:5: medium `tipc` is not available in this build (available: bcast, mcast,",
         ),
         (
             "group-node.yaml",

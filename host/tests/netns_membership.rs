@@ -192,8 +192,17 @@ fn death_reports(log: &str, node: &str) -> Vec<String> {
         .collect()
 }
 
+/// A lab for `kind`: with IPv6 addresses for the IPv6 media.
+fn lab_for(kind: MediumKind, hint: &str) -> Option<Lab> {
+    if kind.is_ipv6() {
+        Lab::with_ipv6(hint)
+    } else {
+        Lab::new(hint)
+    }
+}
+
 fn nodes_see_each_other_active(count: u8, kind: MediumKind, hint: &str) {
-    let Some(lab) = Lab::new(hint) else {
+    let Some(lab) = lab_for(kind, hint) else {
         return;
     };
     let mut cluster = VigilCluster::over(lab, count, kind);
@@ -228,6 +237,55 @@ fn two_nodes_see_each_other_active_over_mcast_md5() {
 #[test]
 fn two_nodes_see_each_other_active_over_ucast_crc() {
     nodes_see_each_other_active(2, MediumKind::Ucast, "two-ucast");
+}
+
+#[test]
+fn two_nodes_see_each_other_active_over_mcast6_md5() {
+    nodes_see_each_other_active(2, MediumKind::Mcast6, "two-mcast6");
+}
+
+#[test]
+fn two_nodes_see_each_other_active_over_ucast6_sha1() {
+    nodes_see_each_other_active(2, MediumKind::Ucast6, "two-ucast6");
+}
+
+#[test]
+fn two_nodes_see_each_other_active_over_link_local_ucast6_crc() {
+    nodes_see_each_other_active(2, MediumKind::Ucast6LinkLocal, "two-ucast6ll");
+}
+
+/// Two nodes over one IPv6 medium: once both are active, cutting node 2's link makes node 1
+/// declare it dead (node and link), and healing it brings it back.
+fn cut_ipv6_link_makes_the_peer_dead(kind: MediumKind, hint: &str) {
+    let Some(lab) = lab_for(kind, hint) else {
+        return;
+    };
+    let cluster = VigilCluster::over(lab, 2, kind);
+    wait_all_active(&cluster.views());
+    let (node1, node2) = (cluster.node(1), cluster.node(2));
+    wait_link_status(node1, node2.node_name(), FIRST_LINK, "up");
+    cluster.lab.cut(cluster.net(2));
+    wait_node_status(node1, node2.node_name(), "dead");
+    wait_link_status(node1, node2.node_name(), FIRST_LINK, "dead");
+    let reports = death_reports(&node1.log(), node2.node_name());
+    assert!(
+        !reports.is_empty(),
+        "node1 did not log node2 dead:\n{}",
+        node1.log()
+    );
+    cluster.lab.heal(cluster.net(2));
+    wait_all_active(&cluster.views());
+    wait_link_status(node1, node2.node_name(), FIRST_LINK, "up");
+}
+
+#[test]
+fn cut_mcast6_link_makes_the_peer_dead_until_it_heals() {
+    cut_ipv6_link_makes_the_peer_dead(MediumKind::Mcast6, "cut-mcast6");
+}
+
+#[test]
+fn cut_ucast6_link_makes_the_peer_dead_until_it_heals() {
+    cut_ipv6_link_makes_the_peer_dead(MediumKind::Ucast6, "cut-ucast6");
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! vigil's built-in communication media over UDP/IPv4: `bcast`, `mcast` and `ucast`, the
-//! links of Heartbeat 3.0.6 clusters, with the same configuration lines and the same
-//! packets on the wire.
+//! vigil's built-in communication media over UDP/IPv4 (`bcast`, `mcast` and `ucast`),
+//! UDP/IPv6 (`mcast6` and `ucast6`) and serial lines (`serial`), the links of Heartbeat
+//! 3.0.6 clusters, with the same configuration lines and the same bytes on the wire.
 //!
 //! A medium moves opaque frames. It never parses, signs or verifies them (the host's `wire`
 //! module does), never decides anything about membership and never logs; what an operator
@@ -10,8 +10,11 @@
 //! arguments, the medium, its `Medium` impl, its `MediumFactory`, tests):
 //! - [`bcast`]: broadcast on one interface to the cluster's UDP port.
 //! - [`mcast`]: an IPv4 multicast group on one interface, with its own port.
+//! - [`mcast6`]: an IPv6 multicast group on one interface, with its own port.
 //! - [`ucast`]: unicast to one peer; silent when the peer is this node.
-//! - `udp`: the one place for socket setup and interface lookups the three share.
+//! - [`ucast6`]: IPv6 unicast to one peer; silent when the peer is this node.
+//! - [`serial`]: a serial line (`serial <tty>`), framed and paced as Heartbeat does.
+//! - `udp`: the one place for socket setup and interface lookups the UDP media share.
 
 use std::sync::Arc;
 
@@ -19,7 +22,10 @@ use vigil_plugin_api::{MediumFactory, PluginInfo, PluginKind, PluginOrigin, Regi
 
 pub mod bcast;
 pub mod mcast;
+pub mod mcast6;
+pub mod serial;
 pub mod ucast;
+pub mod ucast6;
 mod udp;
 
 #[cfg(test)]
@@ -27,12 +33,16 @@ mod test_support;
 
 pub use udp::{DeviceBinding, InterfaceName};
 
-/// Registers every built-in medium, so that `bcast`, `mcast` and `ucast` lines resolve.
+/// Registers every built-in medium, so that `bcast`, `mcast`, `mcast6`, `ucast`, `ucast6`
+/// and `serial` lines resolve.
 pub fn register(registry: &mut Registry) {
-    let media: [Arc<dyn MediumFactory>; 3] = [
+    let media: [Arc<dyn MediumFactory>; 6] = [
         Arc::new(bcast::BcastFactory::default()),
         Arc::new(mcast::McastFactory::default()),
+        Arc::new(mcast6::Mcast6Factory::default()),
         Arc::new(ucast::UcastFactory::default()),
+        Arc::new(ucast6::Ucast6Factory::default()),
+        Arc::new(serial::SerialFactory::default()),
     ];
     for factory in media {
         registry
@@ -58,7 +68,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn register_adds_bcast_mcast_and_ucast_as_built_in_media() {
+    fn register_adds_the_udp_media_of_both_ip_versions_as_built_in_media() {
         let mut registry = Registry::new();
         register(&mut registry);
         let listed: Vec<(String, PluginKind, PluginOrigin, String)> = registry
@@ -71,7 +81,10 @@ mod tests {
             [
                 ("bcast", "UDP/IP broadcast"),
                 ("mcast", "UDP/IP multicast"),
+                ("mcast6", "UDP/IPv6 multicast"),
+                ("serial", "serial ring"),
                 ("ucast", "UDP/IP unicast"),
+                ("ucast6", "UDP/IPv6 unicast"),
             ]
             .map(|(name, description)| (
                 name.to_string(),
@@ -80,7 +93,7 @@ mod tests {
                 description.to_string()
             ))
         );
-        for name in ["bcast", "mcast", "ucast"] {
+        for name in ["bcast", "mcast", "mcast6", "ucast", "ucast6", "serial"] {
             let factory = registry.medium(name).expect("registered");
             assert_eq!(factory.info().version, env!("CARGO_PKG_VERSION"));
         }

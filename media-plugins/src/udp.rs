@@ -1,17 +1,19 @@
-//! UDP socket setup and interface lookups shared by the `bcast`, `mcast` and `ucast` media.
+//! UDP socket setup and interface lookups shared by the `bcast`, `mcast`, `mcast6`, `ucast`
+//! and `ucast6` media.
 //!
 //! This module owns every system call those media make before a frame moves: validated
-//! interface names, `getifaddrs` lookups (an interface's IPv4 address and broadcast address,
-//! the host's own addresses), `SO_BINDTODEVICE` with its unprivileged fallback,
-//! `SO_DONTROUTE`, and the receive socket whose blocking `recv` ends for good at shutdown.
+//! interface names, interface indexes, `getifaddrs` lookups (an interface's IPv4 address and
+//! broadcast address, the host's own IPv4 and IPv6 addresses), IPv4 and IPv6-only sockets,
+//! `SO_BINDTODEVICE` with its unprivileged fallback, `SO_DONTROUTE`, and the receive socket
+//! whose blocking `recv` ends for good at shutdown.
 //! Of a configuration line it reads only the shared `udpport`; it knows nothing about frames
 //! or which medium uses it, and it never logs: what a caller should report (a skipped device
 //! binding) is returned as a value.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +115,43 @@ pub(crate) fn ipv4_udp_send_socket() -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// A new IPv6 UDP socket, IPv6 only (`IPV6_V6ONLY`): it neither hears IPv4 datagrams nor
+/// keeps an IPv4 medium of the same node from binding the same port.
+pub(crate) fn ipv6_udp_socket() -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_only_v6(true)?;
+    Ok(socket)
+}
+
+/// A new IPv6-only UDP socket for sending only, non-blocking for the same reason as
+/// [`ipv4_udp_send_socket`].
+pub(crate) fn ipv6_udp_send_socket() -> io::Result<Socket> {
+    let socket = ipv6_udp_socket()?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// The kernel's index of `device` (`if_nametoindex`), which IPv6 uses to name an interface:
+/// the multicast interface, the interface a group is joined on, a link-local scope.
+pub(crate) fn interface_index(device: &InterfaceName) -> io::Result<u32> {
+    let name = CString::new(device.as_str()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface `{device}` contains a NUL byte"),
+        )
+    })?;
+    // SAFETY: `name` is a NUL-terminated string that lives across the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no network interface named `{device}`"),
+        ))
+    } else {
+        Ok(index)
+    }
+}
+
 /// Ties `socket` to `device` with `SO_BINDTODEVICE`. Lack of privilege is not an error (the
 /// medium still works, as Debian's build does); any other failure, such as a device that does
 /// not exist, is.
@@ -179,47 +218,59 @@ pub(crate) struct ReceiveSocket {
 /// Where this node's frames on one medium come from: the sending socket's port on any of
 /// the host's addresses. The host loops its own messages back internally, so the copy the
 /// network returns is only work (a decode, a wake-up, a duplicate to count).
+/// An IPv6 sender is recognised by address alone, whatever its scope id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OwnSender {
     port: u16,
-    addresses: Vec<Ipv4Addr>,
+    addresses: Vec<IpAddr>,
 }
 
 impl OwnSender {
-    /// Binds `sender` to an ephemeral port if it is not bound yet (so its port is known
-    /// before the first send) and returns its identity.
+    /// Binds `sender` to an ephemeral port of its address family if it is not bound yet (so
+    /// its port is known before the first send) and returns its identity.
     pub(crate) fn of(sender: &Socket) -> io::Result<Self> {
-        let port = match sender.local_addr()?.as_socket_ipv4() {
-            Some(bound) if bound.port() != 0 => bound.port(),
-            _ => {
-                sender.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0).into())?;
-                sender
-                    .local_addr()?
-                    .as_socket_ipv4()
-                    .map_or(0, |bound| bound.port())
-            }
+        let local = sender
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("the sending socket is not an IP socket"))?;
+        let port = if local.port() != 0 {
+            local.port()
+        } else {
+            let unspecified = match local {
+                SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            };
+            sender.bind(&SocketAddr::new(unspecified, 0).into())?;
+            sender
+                .local_addr()?
+                .as_socket()
+                .map_or(0, |bound| bound.port())
         };
-        Ok(Self {
-            port,
-            addresses: local_ipv4_addresses()?,
-        })
+        let addresses = match local {
+            SocketAddr::V4(_) => local_ipv4_addresses()?
+                .into_iter()
+                .map(IpAddr::V4)
+                .collect(),
+            SocketAddr::V6(_) => local_ipv6_addresses()?
+                .into_iter()
+                .map(|(_, address)| IpAddr::V6(address))
+                .collect(),
+        };
+        Ok(Self { port, addresses })
     }
 
-    fn sent(&self, from: &std::net::SocketAddr) -> bool {
-        match from {
-            std::net::SocketAddr::V4(from) => {
-                from.port() == self.port && self.addresses.contains(from.ip())
-            }
-            std::net::SocketAddr::V6(_) => false,
-        }
+    fn sent(&self, from: &SocketAddr) -> bool {
+        from.port() == self.port && self.addresses.contains(&from.ip())
     }
 }
 
 impl ReceiveSocket {
     /// Binds `socket` to `address` after setting `SO_REUSEADDR` and `SO_REUSEPORT`, so that
     /// several media of one node (two `ucast` lines, or `bcast` next to `ucast`) can share the
-    /// cluster port. The caller applies any device binding or membership first or after.
-    pub(crate) fn bind(socket: Socket, address: SocketAddrV4) -> io::Result<Self> {
+    /// cluster port. The caller applies any device binding or membership first or after;
+    /// an IPv6 `address` needs a socket of [`ipv6_udp_socket`].
+    pub(crate) fn bind(socket: Socket, address: impl Into<SocketAddr>) -> io::Result<Self> {
+        let address = address.into();
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.bind(&address.into()).map_err(|err| {
@@ -247,6 +298,20 @@ impl ReceiveSocket {
                 io::Error::new(
                     err.kind(),
                     format!("cannot join multicast group {group} on {interface}: {err}"),
+                )
+            })
+    }
+
+    /// Joins the IPv6 `group` on the interface with index `interface` (IPV6_JOIN_GROUP).
+    pub(crate) fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        SockRef::from(&self.socket)
+            .join_multicast_v6(&group, interface)
+            .map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!(
+                        "cannot join multicast group {group} on interface index {interface}: {err}"
+                    ),
                 )
             })
     }
@@ -345,6 +410,16 @@ pub(crate) fn local_ipv4_addresses() -> io::Result<Vec<Ipv4Addr>> {
         .collect())
 }
 
+/// Every IPv6 address assigned to this host with the interface that carries it, so `ucast6`
+/// can recognise its own address among the peers (a link-local address is this node only
+/// on the medium's own interface) and `mcast6` can skip its own frames.
+pub(crate) fn local_ipv6_addresses() -> io::Result<Vec<(String, Ipv6Addr)>> {
+    Ok(interface_addresses()?
+        .into_iter()
+        .filter_map(|entry| entry.ipv6.map(|address| (entry.name, address)))
+        .collect())
+}
+
 /// One entry of `getifaddrs`, reduced to what the media need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct InterfaceAddress {
@@ -352,6 +427,8 @@ struct InterfaceAddress {
     name: String,
     /// The IPv4 address, when the entry is an IPv4 one.
     address: Option<Ipv4Addr>,
+    /// The IPv6 address, when the entry is an IPv6 one.
+    ipv6: Option<Ipv6Addr>,
     /// The IPv4 broadcast address, when the interface has one.
     broadcast: Option<Ipv4Addr>,
 }
@@ -422,6 +499,7 @@ fn interface_addresses() -> io::Result<Vec<InterfaceAddress>> {
             entries.push(InterfaceAddress {
                 name,
                 address: ipv4_of(node.ifa_addr),
+                ipv6: ipv6_of(node.ifa_addr),
                 broadcast: if has_broadcast {
                     ipv4_of(node.ifa_ifu).filter(|addr| !addr.is_unspecified())
                 } else {
@@ -453,9 +531,27 @@ fn ipv4_of(address: *const libc::sockaddr) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(u32::from_be(inet.sin_addr.s_addr)))
 }
 
+/// The IPv6 address in a `getifaddrs` socket address, if it is one.
+fn ipv6_of(address: *const libc::sockaddr) -> Option<Ipv6Addr> {
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null address from getifaddrs points to a sockaddr whose family field is
+    // always valid to read.
+    let family = unsafe { ptr::read_unaligned(ptr::addr_of!((*address).sa_family)) };
+    if libc::c_int::from(family) != libc::AF_INET6 {
+        return None;
+    }
+    // SAFETY: an AF_INET6 address from getifaddrs is a full sockaddr_in6; read unaligned
+    // because the list does not promise sockaddr_in6 alignment.
+    let inet6 = unsafe { ptr::read_unaligned(address.cast::<libc::sockaddr_in6>()) };
+    Some(Ipv6Addr::from(inet6.sin6_addr.s6_addr))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddrV4;
     use std::sync::Arc;
     use std::thread;
 
@@ -490,21 +586,25 @@ mod tests {
             InterfaceAddress {
                 name: "eth1".into(),
                 address: None,
+                ipv6: None,
                 broadcast: None,
             },
             InterfaceAddress {
                 name: "eth0".into(),
                 address: Some(Ipv4Addr::new(198, 18, 0, 1)),
+                ipv6: None,
                 broadcast: Some(Ipv4Addr::new(198, 18, 0, 255)),
             },
             InterfaceAddress {
                 name: "eth0".into(),
                 address: Some(Ipv4Addr::new(198, 18, 1, 1)),
+                ipv6: None,
                 broadcast: Some(Ipv4Addr::new(198, 18, 1, 255)),
             },
             InterfaceAddress {
                 name: "lo".into(),
                 address: Some(Ipv4Addr::LOCALHOST),
+                ipv6: None,
                 broadcast: None,
             },
         ]
@@ -554,6 +654,60 @@ mod tests {
         let loopback_broadcast = interface_broadcast_address(&name("lo"))
             .expect_err("loopback is not a broadcast interface");
         assert_eq!(loopback_broadcast.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    #[test]
+    fn interface_index_names_a_missing_interface() {
+        assert!(interface_index(&name("lo")).expect("lo exists") > 0);
+        let missing = interface_index(&name("vigil-nodev0")).expect_err("no such device");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            missing.to_string(),
+            "no network interface named `vigil-nodev0`"
+        );
+    }
+
+    /// The IPv6 addresses the kernel lists in /proc/net/if_inet6 for `device` (empty when
+    /// IPv6 is disabled).
+    fn kernel_ipv6_addresses(device: &str) -> Vec<Ipv6Addr> {
+        let listing = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        listing
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (hex, interface) = (fields.first()?, fields.last()?);
+                (*interface == device)
+                    .then(|| u128::from_str_radix(hex, 16).ok().map(Ipv6Addr::from))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn getifaddrs_reports_the_ipv6_addresses_the_kernel_lists() {
+        let local = local_ipv6_addresses().expect("getifaddrs works");
+        let mut on_lo: Vec<Ipv6Addr> = local
+            .iter()
+            .filter(|(interface, _)| interface == "lo")
+            .map(|(_, address)| *address)
+            .collect();
+        let mut expected = kernel_ipv6_addresses("lo");
+        on_lo.sort();
+        expected.sort();
+        assert_eq!(on_lo, expected);
+    }
+
+    #[test]
+    fn ipv6_sockets_are_ipv6_only() {
+        let socket = ipv6_udp_socket().expect("IPv6 socket");
+        assert!(socket.only_v6().expect("IPV6_V6ONLY"));
+        assert!(!socket.nonblocking().expect("flags"));
+        assert!(
+            ipv6_udp_send_socket()
+                .expect("socket")
+                .nonblocking()
+                .expect("flags")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::wire::auth::AuthKeys;
 
 use super::error::ConfigError;
 use super::model::{
-    AutoFailback, ClusterConfig, ConfigSource, DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT,
+    AutoFailback, ClientProgram, ClusterConfig, ConfigSource, DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT,
     GenerationMethod, MsgFormat, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
 };
 use super::values::{
@@ -106,6 +106,24 @@ const BAUD_RATES: &[&str] = &[
     "9600", "19200", "38400", "57600", "115200", "230400", "460800",
 ];
 
+/// The medium that runs at `baud`: it receives the speed as a last argument `baud=<rate>`,
+/// added here, because a medium's line alone does not carry it.
+const SERIAL_MEDIUM: &str = "serial";
+
+/// The argument the draft adds to every `serial` medium when `baud` is given.
+const BAUD_ARGUMENT: &str = "baud=";
+
+/// A medium's arguments as the operator wrote them: without the `baud=<rate>` the draft adds
+/// to serial media, for writing the configuration back out.
+pub(crate) fn written_medium_args(spec: &MediumSpec) -> Vec<String> {
+    let added = |arg: &String| spec.kind == SERIAL_MEDIUM && arg.starts_with(BAUD_ARGUMENT);
+    spec.args
+        .iter()
+        .filter(|arg| !added(arg))
+        .cloned()
+        .collect()
+}
+
 /// Syslog facility names `logfacility` accepts.
 const LOG_FACILITIES: &[&str] = &[
     "auth", "authpriv", "cron", "daemon", "ftp", "kern", "local0", "local1", "local2", "local3",
@@ -155,6 +173,10 @@ pub(crate) struct Settings {
     pub stonith: Vec<StonithConfig>,
     /// False when `crm`/`pacemaker` is on: Heartbeat then leaves haresources alone.
     pub manages_resources: bool,
+    /// `respawn` and `failfast` programs, in order.
+    pub clients: Vec<ClientProgram>,
+    /// The `watchdog` device.
+    pub watchdog: Option<PathBuf>,
 }
 
 impl Settings {
@@ -191,6 +213,8 @@ impl Settings {
             parameters: self.parameters,
             ignored_directives: self.ignored_directives,
             stonith: self.stonith,
+            clients: self.clients,
+            watchdog: self.watchdog,
         }
     }
 }
@@ -220,6 +244,8 @@ pub(crate) struct ClusterDraft<'r> {
     max_rexmit_delay: Option<Duration>,
     /// The port media are checked with; `None` until `udpport` is given.
     udp_port: Option<u16>,
+    /// The serial speed serial media get (`baud`); `None` leaves the medium's default, 19200.
+    baud: Option<u32>,
     /// The settings without cross-checks, holding their defaults until given.
     msgfmt: MsgFormat,
     hopfudge: u8,
@@ -241,6 +267,10 @@ pub(crate) struct ClusterDraft<'r> {
     ignored: Vec<(String, String)>,
     /// STONITH device lines, in order.
     stonith: Vec<StonithConfig>,
+    /// `respawn` and `failfast` programs, in order.
+    clients: Vec<ClientProgram>,
+    /// The `watchdog` device, given at most once.
+    watchdog: Option<PathBuf>,
 }
 
 impl<'r> ClusterDraft<'r> {
@@ -257,6 +287,7 @@ impl<'r> ClusterDraft<'r> {
             deadping: None,
             max_rexmit_delay: None,
             udp_port: None,
+            baud: None,
             msgfmt: MsgFormat::default(),
             hopfudge: DEFAULT_HOPFUDGE,
             generation_method: GenerationMethod::default(),
@@ -269,6 +300,8 @@ impl<'r> ClusterDraft<'r> {
             parameters: BTreeMap::new(),
             ignored: Vec::new(),
             stonith: Vec::new(),
+            clients: Vec::new(),
+            watchdog: None,
         }
     }
 
@@ -354,6 +387,10 @@ impl<'r> ClusterDraft<'r> {
                 let port = parse_uint(value, 1, u64::from(u16::MAX)).ok_or_else(bad)?;
                 self.udp_port = u16::try_from(port).ok();
             }
+            "watchdog" => {
+                self.once("watchdog", name, origin)?;
+                self.watchdog = Some(PathBuf::from(value));
+            }
             "hopfudge" => {
                 let hops = parse_uint(value, 0, u64::from(u8::MAX)).ok_or_else(bad)?;
                 self.hopfudge = u8::try_from(hops).map_err(|_| bad())?;
@@ -390,6 +427,12 @@ impl<'r> ClusterDraft<'r> {
                 // conversion to YAML both see the effective value.
                 recorded = Some(("auto_failback", self.auto_failback.as_str().to_string()));
             }
+            "baud" => {
+                self.require_before_media(name, origin)?;
+                self.once("baud", name, origin)?;
+                let rate = value.parse().ok().filter(|_| BAUD_RATES.contains(&value));
+                self.baud = Some(rate.ok_or_else(bad)?);
+            }
             _ => self.untyped_option(name, value, origin)?,
         }
         if let Some((key, value)) = recorded {
@@ -401,15 +444,6 @@ impl<'r> ClusterDraft<'r> {
     /// Checks an option directive vigil accepts without effect and lists it as ignored.
     fn untyped_option(&mut self, name: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
         let valid = match name {
-            "baud" => {
-                self.require_before_media(name, origin)?;
-                self.once("baud", name, origin)?;
-                BAUD_RATES.contains(&value)
-            }
-            "watchdog" => {
-                self.once("watchdog", name, origin)?;
-                true
-            }
             "logfacility" => LOG_FACILITIES.contains(&value),
             "use_logd"
             | "realtime"
@@ -491,8 +525,8 @@ impl<'r> ClusterDraft<'r> {
         Ok(())
     }
 
-    /// Takes a whole-line directive: a STONITH line into the model; API permissions and
-    /// respawned children are checked and listed as ignored (not part of this daemon yet).
+    /// Takes a whole-line directive: a STONITH line or a `respawn`/`failfast` program into
+    /// the model; API permissions are checked and listed as ignored (no client API yet).
     fn whole_line(&mut self, name: &str, line: &str, origin: &str) -> Result<(), ConfigError> {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let Some(stonith) = stonith_line(name, line, origin) {
@@ -505,8 +539,11 @@ impl<'r> ClusterDraft<'r> {
             self.stonith.push(stonith);
             return Ok(());
         }
+        if name == "respawn" || name == "failfast" {
+            let (user, command) = split_word(line);
+            return self.client(name == "failfast", user, command, origin);
+        }
         let valid = match name {
-            "respawn" | "failfast" => words.get(1).is_some_and(|cmd| cmd.starts_with('/')),
             "apiauth" => valid_apiauth(&words),
             _ => false,
         };
@@ -519,6 +556,42 @@ impl<'r> ClusterDraft<'r> {
             });
         }
         self.ignored.push((name.to_string(), line.to_string()));
+        Ok(())
+    }
+
+    /// Adds a program to run beside the daemon (`respawn`, or `failfast` when `failfast`):
+    /// Heartbeat's rules, an absolute command path and a user this machine knows. Whether the
+    /// program is executable is checked when the daemon starts, on the node that runs it.
+    pub(crate) fn client(
+        &mut self,
+        failfast: bool,
+        user: &str,
+        command: &str,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        let directive = if failfast { "failfast" } else { "respawn" };
+        let command = command.trim();
+        if user.is_empty() || user.contains(char::is_whitespace) || !command.starts_with('/') {
+            return Err(ConfigError::BadValue {
+                origin: origin.to_string(),
+                directive: directive.to_string(),
+                value: format!("{user} {command}").trim().to_string(),
+                expected: expected_value(directive).to_string(),
+            });
+        }
+        if !user_exists(user) {
+            return Err(ConfigError::UnknownUser {
+                origin: origin.to_string(),
+                directive: directive.to_string(),
+                user: user.to_string(),
+            });
+        }
+        self.clients.push(ClientProgram {
+            user: user.to_string(),
+            command: command.to_string(),
+            failfast,
+            origin: origin.to_string(),
+        });
         Ok(())
     }
 
@@ -563,7 +636,10 @@ impl<'r> ClusterDraft<'r> {
                 expected: "at least one device".to_string(),
             });
         }
-        for args in arg_lists {
+        for mut args in arg_lists {
+            if let (SERIAL_MEDIUM, Some(baud)) = (kind, self.baud) {
+                args.push(format!("{BAUD_ARGUMENT}{baud}"));
+            }
             let spec = MediumSpec {
                 kind: kind.to_string(),
                 args,
@@ -705,6 +781,8 @@ impl<'r> ClusterDraft<'r> {
             ignored_directives: self.ignored,
             stonith: self.stonith,
             manages_resources: self.manages_resources,
+            clients: self.clients,
+            watchdog: self.watchdog,
         })
     }
 
@@ -785,6 +863,29 @@ pub(crate) fn available_media(registry: &Registry) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// Whether the password database knows `user`, as Heartbeat's `getpwnam` check at
+/// configuration time.
+fn user_exists(user: &str) -> bool {
+    let Ok(name) = std::ffi::CString::new(user) else {
+        return false;
+    };
+    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: a NUL-terminated name, an entry and a
+    // buffer of the stated length that outlive it, and an out-pointer getpwnam_r sets.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            entry.as_mut_ptr(),
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    rc == 0 && !found.is_null()
 }
 
 /// `apiauth <client> [uid=u1,u2] [gid=g1,g2]`: a client and at least one list, each once.

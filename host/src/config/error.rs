@@ -152,6 +152,20 @@ pub enum ConfigError {
         /// What conflicts and how to resolve it.
         message: String,
     },
+    /// A `respawn`/`failfast` line names a user this machine does not know: the program
+    /// could not be started as that user, so the daemon must not start at all.
+    #[error(
+        "{origin}: {directive}: user `{user}` does not exist on this machine (expected a user \
+         name from the password database, such as hacluster)"
+    )]
+    UnknownUser {
+        /// The line or YAML entry.
+        origin: String,
+        /// `respawn` or `failfast`.
+        directive: String,
+        /// The user name as written.
+        user: String,
+    },
     /// A medium plugin refused its configuration line; its message names the line.
     #[error(transparent)]
     Medium(#[from] MediumError),

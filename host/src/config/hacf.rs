@@ -174,13 +174,60 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_media_of_the_built_in_registry_are_whole_line_media() {
+        let registry = crate::registry::builtin();
+        let text = "node hb1\nudpport 7000\nmcast6 eth0 ff12::1:2:3:4 694 1 0\n\
+                    ucast6 eth1 fe80::2%eth1 bind=fe80::1\n";
+        let settings = parse(text, "ha.cf", &registry)
+            .unwrap_or_else(|err| panic!("{text:?} was refused: {err}"));
+        let media: Vec<(&str, &[String], u16, &str)> = settings
+            .media
+            .iter()
+            .map(|m| {
+                (
+                    m.kind.as_str(),
+                    m.args.as_slice(),
+                    m.udp_port,
+                    m.origin.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            media,
+            [
+                (
+                    "mcast6",
+                    &["eth0", "ff12::1:2:3:4", "694", "1", "0"].map(String::from)[..],
+                    7000,
+                    "ha.cf:3"
+                ),
+                (
+                    "ucast6",
+                    &["eth1", "fe80::2%eth1", "bind=fe80::1"].map(String::from)[..],
+                    7000,
+                    "ha.cf:4"
+                ),
+            ]
+        );
+        let refused = parse(
+            "node hb1\nmcast6 eth0 ff0e::1 694 1 0\n",
+            "ha.cf",
+            &registry,
+        )
+        .expect_err("a global-scope group");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("ha.cf:2: `mcast6 eth0 ff0e::1 694 1 0`: group `ff0e::1`: scope e"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn heartbeat_media_missing_from_this_build_are_reported_as_unavailable() {
         for line in [
-            "serial /dev/ttyS0",
             "ping 198.18.0.254",
             "ping_group routers 198.18.0.254 198.18.0.253",
-            "mcast6 eth0 ff12::1:2:3:4 694 1 0",
-            "ucast6 eth0 fe80::1",
         ] {
             let kind = line.split(' ').next().unwrap_or_default();
             assert_eq!(
@@ -362,13 +409,46 @@ mod tests {
     }
 
     #[test]
+    fn baud_is_given_to_each_serial_medium_and_to_no_other() {
+        let registry = crate::registry::builtin();
+        let text = format!("baud 115200\nserial /dev/ttyS0, /dev/ttyS1\nbcast eth0\n{MINIMAL}");
+        let settings = parse(&text, "ha.cf", &registry).unwrap_or_else(|err| panic!("{err}"));
+        let media: Vec<(&str, Vec<&str>)> = settings
+            .media
+            .iter()
+            .map(|m| (m.kind.as_str(), m.args.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            media[..3],
+            [
+                ("serial", vec!["/dev/ttyS0", "baud=115200"]),
+                ("serial", vec!["/dev/ttyS1", "baud=115200"]),
+                ("bcast", vec!["eth0"]),
+            ]
+        );
+        assert!(settings.ignored_directives.is_empty());
+        assert!(
+            settings
+                .parameters
+                .contains(&("baud".to_string(), "115200".to_string()))
+        );
+
+        let settings = parse(&format!("serial /dev/ttyS0\n{MINIMAL}"), "ha.cf", &registry)
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(
+            settings.media[0].args,
+            ["/dev/ttyS0"],
+            "the medium's default speed"
+        );
+    }
+
+    #[test]
     fn directives_without_effect_are_checked_and_listed_as_ignored() {
         let settings = parse_ok(&format!(
             "logfile /var/log/hb/ha-log\nuse_logd no\ncrm off\nrealtime yes\n\
-             logfacility local0\nrespawn hacluster /usr/lib/heartbeat/ipfail\n\
+             logfacility local0\n\
              apiauth ipfail uid=hacluster\nstonith_host * null hb1 hb2\n\
-             stonith external/ssh /etc/ha.d/stonith.cfg\nfailfast hacluster /bin/true\n\
-             watchdog /dev/watchdog\nbaud 19200\nautojoin none\nenv FOO=bar\n{MINIMAL}"
+             stonith external/ssh /etc/ha.d/stonith.cfg\nbaud 19200\nautojoin none\nenv FOO=bar\n{MINIMAL}"
         ));
         let ignored: Vec<(&str, &str)> = settings
             .ignored_directives
@@ -383,11 +463,7 @@ mod tests {
                 ("crm", "off"),
                 ("realtime", "yes"),
                 ("logfacility", "local0"),
-                ("respawn", "hacluster /usr/lib/heartbeat/ipfail"),
                 ("apiauth", "ipfail uid=hacluster"),
-                ("failfast", "hacluster /bin/true"),
-                ("watchdog", "/dev/watchdog"),
-                ("baud", "19200"),
                 ("autojoin", "none"),
                 ("env", "FOO=bar"),
             ]
@@ -427,6 +503,70 @@ mod tests {
         assert!(err.contains("hb9"), "{err}");
         let err = parse_err(&format!("stonith_host *\n{MINIMAL}"));
         assert!(err.contains("stonith_host <host|*> <type>"), "{err}");
+    }
+
+    #[test]
+    fn respawn_and_failfast_lines_become_programs_in_file_order() {
+        let settings = parse_ok(&format!(
+            "respawn root /usr/lib/heartbeat/ipfail\nfailfast  nobody\t/bin/sleep 30 # nap\n\
+             respawn root /bin/sh -c 'exit 3'\n{MINIMAL}"
+        ));
+        let programs: Vec<(&str, &str, bool, &str)> = settings
+            .clients
+            .iter()
+            .map(|c| {
+                (
+                    c.user.as_str(),
+                    c.command.as_str(),
+                    c.failfast,
+                    c.origin.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            programs,
+            [
+                ("root", "/usr/lib/heartbeat/ipfail", false, "ha.cf:1"),
+                ("nobody", "/bin/sleep 30", true, "ha.cf:2"),
+                ("root", "/bin/sh -c 'exit 3'", false, "ha.cf:3"),
+            ]
+        );
+        assert_eq!(settings.clients[1].path(), "/bin/sleep");
+        assert!(settings.ignored_directives.is_empty());
+    }
+
+    #[test]
+    fn a_program_for_an_unknown_user_is_refused_naming_the_line() {
+        assert_eq!(
+            parse_err(&format!("{MINIMAL}respawn no-such-user-vigil /bin/true\n")),
+            "ha.cf:3: respawn: user `no-such-user-vigil` does not exist on this machine \
+             (expected a user name from the password database, such as hacluster)"
+        );
+        let err = parse_err(&format!("failfast root\n{MINIMAL}"));
+        assert!(
+            err.starts_with("ha.cf:1: failfast `root` is not valid (expected `<user>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn watchdog_names_one_device_and_is_recorded() {
+        let settings = parse_ok(&format!("watchdog /dev/watchdog\n{MINIMAL}"));
+        assert_eq!(
+            settings.watchdog.as_deref(),
+            Some(std::path::Path::new("/dev/watchdog"))
+        );
+        assert_eq!(
+            settings.parameters,
+            [("watchdog".to_string(), "/dev/watchdog".to_string())]
+        );
+        assert!(settings.ignored_directives.is_empty());
+        assert_eq!(
+            parse_err(&format!(
+                "watchdog /dev/watchdog\n{MINIMAL}watchdog /dev/watchdog1\n"
+            )),
+            "ha.cf:4: watchdog given twice (first at ha.cf:1)"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::wire::auth::{AuthKeys, AuthMethod};
 
 pub use error::ConfigError;
 pub use model::{
-    AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
+    AutoFailback, ClientProgram, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
     DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, HEARTBEAT_STATE_DIR, MonitorSetting,
     MsgFormat, ResourceEntry, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
     VIGIL_STATE_DIR,

@@ -287,9 +287,43 @@ pub struct ClusterConfig {
     /// For a YAML file, the ha.cf spelling of each setting it gives.
     pub parameters: Vec<(String, String)>,
     /// Directives accepted for compatibility that have no effect in vigil (logging,
-    /// realtime, Pacemaker, STONITH and respawn lines, …), with their values, in file
+    /// realtime, Pacemaker, `apiauth` lines, …), with their values, in file
     /// order, so the daemon can say once that it ignores them.
     pub ignored_directives: Vec<(String, String)>,
+    /// The programs run beside the daemon once communications are up (`respawn` and
+    /// `failfast` lines), in start order; stopped in reverse order at shutdown.
+    pub clients: Vec<ClientProgram>,
+    /// The watchdog device fed on each of this node's heartbeats (`watchdog`); `None`: none.
+    pub watchdog: Option<PathBuf>,
+}
+
+/// A program the daemon keeps running beside itself (`respawn USER COMMAND`, or `failfast`,
+/// spec §3.2): started as `user` after communications are up, restarted when it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProgram {
+    /// The user it runs as (with that user's primary and supplementary groups); it exists
+    /// on this machine, checked when the configuration was read.
+    pub user: String,
+    /// The command line as written, starting with an absolute path; run by `/bin/sh -c`
+    /// as Heartbeat does, so arguments and quoting mean the same.
+    pub command: String,
+    /// `failfast`: an abnormal death of the program reboots the node instead of only being
+    /// restarted, because the node can no longer be trusted to do its job.
+    pub failfast: bool,
+    /// Where it was configured (`/etc/ha.d/ha.cf:12`), for messages.
+    pub origin: String,
+}
+
+impl ClientProgram {
+    /// The program's path: the command's first word.
+    pub fn path(&self) -> &str {
+        self.command.split_whitespace().next().unwrap_or_default()
+    }
+
+    /// The directive that configures it, for messages and conversion.
+    pub fn directive(&self) -> &'static str {
+        if self.failfast { "failfast" } else { "respawn" }
+    }
 }
 
 /// Heartbeat's recorded defaults of directives that have no typed field here, as

@@ -157,6 +157,8 @@ mod tests {
             stonith: Vec::new(),
             parameters: Vec::new(),
             ignored_directives: Vec::new(),
+            clients: Vec::new(),
+            watchdog: None,
         }
     }
 

@@ -23,7 +23,7 @@ use vigil_plugin_api::{Grants, Registry};
 use crate::wire::auth::{AuthKeys, AuthMethod};
 
 use super::authkeys::{parse_method, parse_slot};
-use super::draft::{ClusterDraft, Places};
+use super::draft::{ClusterDraft, Places, written_medium_args};
 use super::error::ConfigError;
 use super::model::{
     AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
@@ -58,6 +58,9 @@ struct ClusterFile {
     /// The UDP port of every UDP medium.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     udpport: Option<Scalar>,
+    /// The speed of every serial medium (default 19200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baud: Option<Scalar>,
     /// The media, one per entry, as ha.cf lines with a colon after the kind.
     media: Vec<MediumEntry>,
     /// The key slots (authkeys).
@@ -89,6 +92,29 @@ struct ClusterFile {
     /// STONITH devices: `stonith` and `stonith_host` lines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     stonith: Vec<StonithEntry>,
+    /// The watchdog device fed on each heartbeat (ha.cf `watchdog`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watchdog: Option<String>,
+    /// Programs kept running beside the daemon (ha.cf `respawn` lines), started in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    respawn: Vec<ProgramEntry>,
+    /// Programs whose abnormal death reboots the node (ha.cf `failfast` lines), started
+    /// after the `respawn` ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    failfast: Vec<ProgramEntry>,
+}
+
+/// One `respawn` or `failfast` program: the user it runs as and its command line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a program such as `{ user: hacluster, command: /usr/lib/heartbeat/ipfail }`"
+)]
+struct ProgramEntry {
+    /// The user it runs as.
+    user: String,
+    /// The command line, starting with an absolute path.
+    command: String,
 }
 
 /// One STONITH device: its type, optionally the one node that uses it, and its parameters
@@ -496,10 +522,11 @@ impl<'de> Visitor<'de> for Probe<'_> {
 }
 
 /// The ha.cf option directives the YAML file carries, in the order they are applied
-/// (`udpport` before the media read it).
-fn option_settings(file: &ClusterFile) -> [(&'static str, &Option<Scalar>); 11] {
+/// (`udpport` and `baud` before the media read them).
+fn option_settings(file: &ClusterFile) -> [(&'static str, &Option<Scalar>); 12] {
     [
         ("udpport", &file.udpport),
+        ("baud", &file.baud),
         ("keepalive", &file.keepalive),
         ("deadtime", &file.deadtime),
         ("warntime", &file.warntime),
@@ -543,6 +570,15 @@ pub(crate) fn parse(
     for (index, medium) in file.media.iter().enumerate() {
         let origin = yaml.origin(&[Step::Key("media"), Step::Index(index)]);
         draft.medium(&medium.kind, &medium.args, &origin)?;
+    }
+    if let Some(device) = &file.watchdog {
+        draft.option("watchdog", device, &yaml.origin(&[Step::Key("watchdog")]))?;
+    }
+    for (key, entries) in [("respawn", &file.respawn), ("failfast", &file.failfast)] {
+        for (index, entry) in entries.iter().enumerate() {
+            let origin = yaml.origin(&[Step::Key(key), Step::Index(index)]);
+            draft.client(key == "failfast", &entry.user, &entry.command, &origin)?;
+        }
     }
     let settings = draft.finish()?;
 
@@ -1030,6 +1066,11 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
             config.timing.deadping,
             config.timing.deadtime,
         ),
+        baud: config
+            .parameters
+            .iter()
+            .find(|(key, _)| key == "baud")
+            .map(|(_, written)| Scalar(written.clone())),
         udpport: setting(
             config,
             "udpport",
@@ -1044,7 +1085,7 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
             .iter()
             .map(|medium| MediumEntry {
                 kind: medium.kind.clone(),
-                args: medium.args.join(" "),
+                args: written_medium_args(medium).join(" "),
             })
             .collect(),
         auth: auth_entry(&config.auth),
@@ -1101,6 +1142,12 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
         ha_dir: path_setting(&config.script_dir, HEARTBEAT_HA_DIR),
         resource_groups: config.resource_groups.iter().map(group_entry).collect(),
         stonith: config.stonith.iter().map(stonith_entry).collect(),
+        watchdog: config
+            .watchdog
+            .as_ref()
+            .map(|device| device.to_string_lossy().into_owned()),
+        respawn: program_entries(config, false),
+        failfast: program_entries(config, true),
     };
     let mut out = String::from("# vigil cluster configuration");
     match &config.source {
@@ -1130,6 +1177,19 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
         )),
     }
     out
+}
+
+/// The `respawn` (or, with `failfast`, the `failfast`) programs as the YAML file lists them.
+fn program_entries(config: &ClusterConfig, failfast: bool) -> Vec<ProgramEntry> {
+    config
+        .clients
+        .iter()
+        .filter(|program| program.failfast == failfast)
+        .map(|program| ProgramEntry {
+            user: program.user.clone(),
+            command: program.command.clone(),
+        })
+        .collect()
 }
 
 /// A setting for the YAML file: its written spelling if it still means the current value,
@@ -1294,6 +1354,20 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_media_of_the_built_in_registry_are_accepted() {
+        let text = "nodes: [hb1, hb2]\nmedia:\n  - mcast6: eth0 ff12::1:2:3:4 694 1 0\n\
+                    \x20 - ucast6: eth0 2001:2::2\nauth: { method: crc }\n";
+        let config = parse(text, Path::new("cluster.yaml"), &crate::registry::builtin())
+            .unwrap_or_else(|err| panic!("{text:?} was refused: {err}"));
+        let media: Vec<(&str, usize)> = config
+            .media
+            .iter()
+            .map(|m| (m.kind.as_str(), m.args.len()))
+            .collect();
+        assert_eq!(media, [("mcast6", 5), ("ucast6", 2)]);
+    }
+
+    #[test]
     fn positions_are_found_in_block_and_flow_style() {
         let text = "nodes: [hb1, hb2]\nmedia:\n  - bcast: eth0\n  - ucast: eth0 1.2.3.4\n\
                     auth:\n  slots:\n    2: { method: md5, key: k }\n";
@@ -1333,6 +1407,32 @@ mod tests {
         let yaml = to_yaml(&config);
         assert!(yaml.contains("deadtime: '10.50'\n"), "{yaml}");
         assert!(yaml.contains("keepalive: 1\n"), "{yaml}");
+    }
+
+    #[test]
+    fn baud_reaches_serial_media_and_survives_a_round_trip() {
+        let registry = crate::registry::builtin();
+        let text = "nodes: [hb1, hb2]\nbaud: 38400\nmedia:\n  - serial: /dev/ttyS0 /dev/ttyS1\n  \
+                    - bcast: eth0\nauth: { method: crc }\n";
+        let config =
+            parse(text, Path::new("cluster.yaml"), &registry).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.media[0].args, ["/dev/ttyS0", "baud=38400"]);
+        assert_eq!(config.media[1].args, ["/dev/ttyS1", "baud=38400"]);
+        assert_eq!(config.media[2].args, ["eth0"]);
+        assert_eq!(config.parameter("baud").as_deref(), Some("38400"));
+        let yaml = to_yaml(&config);
+        assert!(yaml.contains("baud: 38400\n"), "{yaml}");
+        assert!(yaml.contains("- serial: /dev/ttyS0\n"), "{yaml}");
+        let again = parse(&yaml, Path::new("cluster.yaml"), &registry)
+            .unwrap_or_else(|err| panic!("{yaml}: {err}"));
+        let kinds_and_args = |config: &ClusterConfig| -> Vec<(String, Vec<String>)> {
+            config
+                .media
+                .iter()
+                .map(|m| (m.kind.clone(), m.args.clone()))
+                .collect()
+        };
+        assert_eq!(kinds_and_args(&again), kinds_and_args(&config));
     }
 
     #[test]
@@ -1768,5 +1868,70 @@ mod tests {
         }
         let unknown = parse_err(&format!("{head}{{ network: all }}\n"));
         assert!(unknown.contains("unknown field `network`"), "{unknown}");
+    }
+    #[test]
+    fn programs_and_the_watchdog_are_read_and_convert_back() {
+        let text = format!(
+            "{BASE}watchdog: /dev/watchdog\nrespawn:\n  - {{ user: root, command: \
+             /usr/lib/heartbeat/ipfail }}\n  - user: nobody\n    command: \"/bin/sh -c 'exit 3'\"\n\
+             failfast: [{{ user: root, command: /bin/sleep 60 }}]\n"
+        );
+        let first = parse_ok(&text);
+        assert_eq!(first.watchdog.as_deref(), Some(Path::new("/dev/watchdog")));
+        let programs: Vec<(&str, &str, bool, &str)> = first
+            .clients
+            .iter()
+            .map(|c| {
+                (
+                    c.user.as_str(),
+                    c.command.as_str(),
+                    c.failfast,
+                    c.origin.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            programs,
+            [
+                (
+                    "root",
+                    "/usr/lib/heartbeat/ipfail",
+                    false,
+                    "cluster.yaml:7:5"
+                ),
+                ("nobody", "/bin/sh -c 'exit 3'", false, "cluster.yaml:8:5"),
+                ("root", "/bin/sleep 60", true, "cluster.yaml:10:12"),
+            ]
+        );
+        let yaml = to_yaml(&first);
+        let mut again = parse_ok(&yaml);
+        for (program, original) in again.clients.iter_mut().zip(&first.clients) {
+            program.origin.clone_from(&original.origin);
+        }
+        assert_eq!(again.clients, first.clients, "{yaml}");
+        assert_eq!(again.watchdog, first.watchdog, "{yaml}");
+    }
+
+    #[test]
+    fn program_mistakes_name_the_entry_and_what_was_expected() {
+        let unknown_user = parse_err(&format!(
+            "{BASE}respawn:\n  - {{ user: no-such-user-vigil, command: /bin/true }}\n"
+        ));
+        assert_eq!(
+            unknown_user,
+            "cluster.yaml:6:5: respawn: user `no-such-user-vigil` does not exist on this \
+             machine (expected a user name from the password database, such as hacluster)"
+        );
+        let relative = parse_err(&format!(
+            "{BASE}failfast:\n  - {{ user: root, command: ipfail }}\n"
+        ));
+        assert!(
+            relative.starts_with(
+                "cluster.yaml:6:5: failfast `root ipfail` is not valid (expected `<user> <absolute"
+            ),
+            "{relative}"
+        );
+        let missing = parse_err(&format!("{BASE}respawn:\n  - {{ user: root }}\n"));
+        assert!(missing.contains("missing field `command`"), "{missing}");
     }
 }

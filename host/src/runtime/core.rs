@@ -20,15 +20,17 @@ use vigil_plugin_api::Medium;
 
 use super::agents::{AgentRunner, OperationResult};
 use super::fencer::{FenceResult, Fencer};
-use super::media::{MediumDriver, Received, SendFailure};
+use super::media::{FrameFormat, MediumDriver, Received, SendFailure};
+use super::supervisor::{self, ChildDeath, FailfastDeath, Supervisor};
 use super::timer::DeadlineTimer;
+use super::watchdog::Watchdog;
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
 use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
 use crate::config::{ClusterConfig, MsgFormat};
 use crate::failover::{
     self, Failover, FailoverConfig, GroupConfig, HoldSet, MonitorConfig, ResourceConfig,
 };
-use crate::membership::{Input, Membership, MembershipConfig, Now, Output};
+use crate::membership::{Input, Membership, MembershipConfig, MembershipEvent, Now, Output};
 use crate::wire::Message;
 use crate::wire::datagram::{self, InnerAuth};
 
@@ -81,6 +83,15 @@ pub struct Core {
     parameters: BTreeMap<String, String>,
     api_task: JoinHandle<()>,
     socket: PathBuf,
+    /// The `respawn` and `failfast` programs, started when communications come up.
+    supervisor: Supervisor,
+    /// Deaths of those programs, from their reaper threads.
+    child_deaths: mpsc::UnboundedReceiver<ChildDeath>,
+    /// The `watchdog` device, fed on each of our own heartbeats.
+    watchdog: Option<Watchdog>,
+    /// Set when a `failfast` program died and the reboot failed: the daemon stops, reports
+    /// it, and leaves the watchdog armed.
+    failfast: Option<(FailfastDeath, std::io::Error)>,
 }
 
 impl Core {
@@ -89,19 +100,23 @@ impl Core {
         options: &DaemonOptions,
         generation: u64,
         uuid: [u8; 16],
-        media: Vec<Box<dyn Medium>>,
+        media: Vec<(Box<dyn Medium>, FrameFormat)>,
         keys: SharedKeys,
         api: ApiServer,
     ) -> Result<Self, RuntimeError> {
         let resources = options.resources.clone();
         let config = &options.config;
         let (to_core, from_media) = mpsc::unbounded_channel();
-        let links: Vec<String> = media.iter().map(|m| m.link_name().to_string()).collect();
+        let links: Vec<String> = media
+            .iter()
+            .map(|(m, _)| m.link_name().to_string())
+            .collect();
         let mut threads = Vec::with_capacity(media.len());
-        for (id, medium) in media.into_iter().enumerate() {
+        for (id, (medium, format)) in media.into_iter().enumerate() {
             threads.push(MediumDriver::start(
                 id,
                 medium,
+                format,
                 Arc::clone(&keys),
                 to_core.clone(),
             )?);
@@ -145,6 +160,12 @@ impl Core {
 
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (request_tx, requests) = mpsc::channel(16);
+        let (death_tx, child_deaths) = mpsc::unbounded_channel();
+        let supervisor = Supervisor::new(&config.clients, death_tx)?;
+        let watchdog = match &config.watchdog {
+            Some(device) => Some(Watchdog::open(device, config.timing.deadtime)?),
+            None => None,
+        };
         let socket = api.path().to_path_buf();
         let api_task = tokio::spawn(api.serve(request_tx, events.clone()));
 
@@ -173,18 +194,24 @@ impl Core {
             parameters: config.recorded_parameters(),
             api_task,
             socket,
+            supervisor,
+            child_deaths,
+            watchdog,
+            failfast: None,
         })
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down cleanly. SIGHUP is logged and ignored
-    /// (its default action would kill the daemon).
-    pub async fn run(mut self) {
+    /// (its default action would kill the daemon). Fails only when a `failfast` program
+    /// died and the node could not be rebooted.
+    pub async fn run(mut self) -> Result<(), RuntimeError> {
         let (Ok(sigterm), Ok(sigint), Ok(sighup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers; stopping");
+            self.supervisor.stop_all(&mut self.child_deaths).await;
             return self.shutdown();
         };
         tracing::info!(
@@ -199,7 +226,8 @@ impl Core {
             sighup,
         };
         let stop = self.serve(&mut signals, Until::Signal).await;
-        if stop == Stop::Signal && !self.released {
+        self.supervisor.begin_shutdown();
+        if matches!(stop, Stop::Signal | Stop::Failfast) && !self.released {
             tracing::info!("releasing local resource groups before stopping");
             self.process(Step::Failover(failover::Input::Shutdown));
             let limit = tokio::time::Instant::now() + self.longest_operation * 2 + SHUTDOWN_GRACE;
@@ -209,14 +237,15 @@ impl Core {
                     let linger = tokio::time::Instant::now() + SHUTDOWN_LINGER;
                     self.serve(&mut signals, Until::Time(linger)).await;
                 }
-                Stop::Signal | Stop::Limit => {
+                Stop::Signal | Stop::Limit | Stop::Failfast => {
                     tracing::error!("stopping before every local group was released");
                 }
             }
         }
         tracing::info!("vigil shutting down");
         self.process(Step::Membership(Input::Shutdown));
-        self.shutdown();
+        self.supervisor.stop_all(&mut self.child_deaths).await;
+        self.shutdown()
     }
 
     /// Serves inputs until a signal, or until what `until` says.
@@ -261,8 +290,28 @@ impl Core {
                 }
                 Some(line) = self.load_average.recv() => self.process(Step::Membership(Input::LoadAverage(line))),
                 Some(request) = self.requests.recv() => self.on_request(request),
+                Some(death) = self.child_deaths.recv() => {
+                    if self.on_child_death(death) {
+                        return Stop::Failfast;
+                    }
+                }
+                _ = sleep_until(self.supervisor.next_restart().map(tokio::time::Instant::from_std)) => {
+                    self.supervisor.restart_due(std::time::Instant::now());
+                }
             }
         }
+    }
+
+    /// A `respawn`/`failfast` program died: restart it, or reboot for a `failfast` one.
+    /// True when the reboot failed and the daemon must stop instead.
+    fn on_child_death(&mut self, death: ChildDeath) -> bool {
+        let Some(failfast) = self.supervisor.on_death(death, std::time::Instant::now()) else {
+            return false;
+        };
+        let error = supervisor::reboot_node(&failfast);
+        tracing::error!(%error, "Reboot failed; stopping vigil instead (the watchdog, if any, stays armed)");
+        self.failfast = Some((failfast, error));
+        true
     }
 
     fn now(&self) -> Now {
@@ -324,6 +373,11 @@ impl Core {
     ) {
         match output {
             Output::Send(message) => {
+                if message.get_str("t") == Some("status")
+                    && let Some(watchdog) = self.watchdog.as_mut()
+                {
+                    watchdog.feed();
+                }
                 for medium in 0..self.media.len() {
                     pending.push_back(Step::Membership(Input::Received {
                         medium,
@@ -333,12 +387,17 @@ impl Core {
                 self.send(&message);
             }
             Output::Event(event) => {
+                let comm_up = event == MembershipEvent::CommunicationsUp;
                 self.publish(
                     event.kind(),
                     event.node(),
                     event.to_string(),
                     event.is_warning(),
                 );
+                if comm_up {
+                    // After the event is logged, so the log reads in Heartbeat's order.
+                    self.supervisor.start_all();
+                }
                 pending.push_back(Step::Failover(failover::Input::Membership(event)));
             }
             Output::Dropped { reason, node } => {
@@ -449,16 +508,34 @@ impl Core {
         let _ = request.reply.send(self.status_report());
     }
 
+    /// Sends `message` on every medium, encoded once per format in use (netstring on UDP,
+    /// classic on serial).
     fn send(&mut self, message: &Message) {
-        let frame: Arc<[u8]> = match datagram::encode(message, &self.keys, self.inner_auth) {
-            Ok(frame) => frame.into(),
-            Err(error) => {
-                tracing::error!(%error, "cannot encode outgoing message {message}");
-                return;
-            }
-        };
+        let mut netstring: Option<Option<Arc<[u8]>>> = None;
+        let mut classic: Option<Option<Arc<[u8]>>> = None;
         for medium in &self.media {
-            let Err(failure) = medium.send(&frame) else {
+            let (encoded, format) = match medium.format() {
+                FrameFormat::Netstring => (&mut netstring, "netstring"),
+                FrameFormat::Classic => (&mut classic, "classic"),
+            };
+            let frame = encoded.get_or_insert_with(|| {
+                let result = match medium.format() {
+                    FrameFormat::Netstring => {
+                        datagram::encode(message, &self.keys, self.inner_auth)
+                    }
+                    FrameFormat::Classic => datagram::encode_classic(message, &self.keys),
+                };
+                result
+                    .map_err(|error| {
+                        tracing::error!(%error, format, "cannot encode outgoing message {message}");
+                    })
+                    .ok()
+                    .map(Arc::from)
+            });
+            let Some(frame) = frame else {
+                continue;
+            };
+            let Err(failure) = medium.send(frame) else {
                 continue;
             };
             match &failure {
@@ -504,12 +581,27 @@ impl Core {
         }
     }
 
-    fn shutdown(mut self) {
+    /// Stops the media and the API. Disarms the watchdog unless a `failfast` death is the
+    /// reason for stopping, which it reports.
+    fn shutdown(mut self) -> Result<(), RuntimeError> {
         for medium in &mut self.media {
             medium.stop();
         }
         self.api_task.abort();
         let _ = std::fs::remove_file(&self.socket);
+        match self.failfast.take() {
+            None => {
+                if let Some(watchdog) = self.watchdog.take() {
+                    watchdog.close_cleanly();
+                }
+                Ok(())
+            }
+            Some((death, reboot)) => Err(RuntimeError::Failfast {
+                command: death.command,
+                exit: death.exit,
+                reboot,
+            }),
+        }
     }
 }
 
@@ -579,6 +671,8 @@ enum Stop {
     Signal,
     Released,
     Limit,
+    /// A `failfast` program died and the node could not be rebooted.
+    Failfast,
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -4,7 +4,8 @@
 //! own thread, woken by the descriptor, and written by the core directly with non-blocking
 //! sends: a heartbeat costs one wake-up of one thread. Any other medium gets a reader thread
 //! blocked in `Medium::recv` and a writer thread fed by a bounded queue. Either way each
-//! frame is decoded and verified with `wire::datagram` before the core sees it, and nothing
+//! frame is decoded and verified with `wire::datagram` before the core sees it (in either
+//! format, whatever the medium), each medium is written in its [`FrameFormat`], and nothing
 //! here ever waits on the core, an agent or another medium: a frame that cannot be sent now
 //! is dropped and counted rather than delaying a heartbeat.
 
@@ -27,6 +28,30 @@ use crate::wire::{Message, datagram::MAX_MESSAGE_BYTES};
 /// Frames waiting for one writer. Small on purpose: a link that cannot keep up loses its
 /// backlog, which retransmission repairs, instead of delaying fresh heartbeats.
 const WRITE_QUEUE_FRAMES: usize = 256;
+
+/// How frames are written on one medium (spec §1.2): what Heartbeat 3.0.6 puts on that
+/// kind of link, whatever `msgfmt` says, so a Heartbeat peer on the other end reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFormat {
+    /// Netstring with the authentication trailer (`wire::datagram::encode`): every
+    /// datagram medium.
+    Netstring,
+    /// Classic `>>>`/`<<<` text with the classic `auth` field always set
+    /// (`wire::datagram::encode_classic`): a serial line, whose Heartbeat plugin converts
+    /// every message so before writing and reads nothing else.
+    Classic,
+}
+
+impl FrameFormat {
+    /// The format Heartbeat writes on a medium of directive `kind`: classic on `serial`,
+    /// netstring on everything else.
+    pub fn for_medium(kind: &str) -> Self {
+        match kind {
+            "serial" => FrameFormat::Classic,
+            _ => FrameFormat::Netstring,
+        }
+    }
+}
 
 /// What a reader thread tells the core.
 #[derive(Debug)]
@@ -73,6 +98,8 @@ impl SendFailure {
 pub struct MediumDriver {
     /// The link, shared with its reader; `shutdown` unblocks a reader thread.
     medium: Arc<dyn Medium>,
+    /// How frames for this medium are encoded.
+    format: FrameFormat,
     mode: DriveMode,
 }
 
@@ -92,9 +119,11 @@ enum DriveMode {
 impl MediumDriver {
     /// Starts reading `medium`: on the current tokio runtime (which must be the core's own
     /// thread) when it has a readiness descriptor, else on a reader and a writer thread.
+    /// Frames given to [`MediumDriver::send`] must be encoded in `format`.
     pub fn start(
         id: MediumId,
         medium: Box<dyn Medium>,
+        format: FrameFormat,
         keys: Arc<AuthKeys>,
         to_core: UnboundedSender<Received>,
     ) -> io::Result<Self> {
@@ -116,7 +145,11 @@ impl MediumDriver {
             }
             None => Self::start_threads(id, &medium, keys, to_core)?,
         };
-        Ok(Self { medium, mode })
+        Ok(Self {
+            medium,
+            format,
+            mode,
+        })
     }
 
     fn start_threads(
@@ -169,6 +202,11 @@ impl MediumDriver {
                 None => Err(SendFailure::QueueFull),
             },
         }
+    }
+
+    /// How frames for this medium must be encoded.
+    pub fn format(&self) -> FrameFormat {
+        self.format
     }
 
     /// The link name of this medium.

@@ -9,7 +9,10 @@
 //!   load-average thread ──────────────────────> ^   │ next deadline → one tokio timer
 //!   agent threads ──OperationResult───────────> │   └─ApiEvent─> broadcast ─> event streams
 //!   API server task ─CoreRequest───────────────-┘
-//!   signals (SIGTERM/SIGINT) ─────> core: release groups, linger, stop media, remove socket
+//!   client reaper threads ──ChildDeath──────────> core: restart, give up, or reboot
+//!   core ── own status sent ──> watchdog device (one non-blocking byte)
+//!   signals (SIGTERM/SIGINT) ─────> core: release groups, linger, stop clients, stop media,
+//!                                   remove socket, magic-close the watchdog
 //! ```
 //!
 //! Owns the state files, the media drivers, the timer, the API socket and shutdown. It holds
@@ -22,7 +25,9 @@ mod core;
 mod fencer;
 pub mod media;
 pub mod state;
+pub mod supervisor;
 mod timer;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +77,21 @@ pub enum RuntimeError {
     Api(#[from] ApiError),
     #[error("cannot start the runtime: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Supervisor(#[from] supervisor::SupervisorError),
+    #[error(transparent)]
+    Watchdog(#[from] watchdog::WatchdogError),
+    /// A `failfast` program died and the node could not be rebooted; vigil stopped instead
+    /// (without disarming the watchdog, so a hardware watchdog still resets the node).
+    #[error(
+        "failfast client {command} died ({exit}) and rebooting failed ({reboot}); vigil stopped \
+         instead"
+    )]
+    Failfast {
+        command: String,
+        exit: supervisor::Exit,
+        reboot: std::io::Error,
+    },
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then stops cleanly.
@@ -88,7 +108,7 @@ pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
     let mut media = Vec::new();
     for spec in &options.config.media {
         let medium = registry.medium(&spec.kind)?.open(spec)?;
-        media.push(medium);
+        media.push((medium, media::FrameFormat::for_medium(&spec.kind)));
     }
     let keys = Arc::new(options.config.auth.clone());
 
@@ -103,7 +123,7 @@ pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
         // not.
         tokio::spawn(core.run())
             .await
-            .map_err(|error| RuntimeError::Io(std::io::Error::other(error)))
+            .map_err(|error| RuntimeError::Io(std::io::Error::other(error)))?
     })
 }
 

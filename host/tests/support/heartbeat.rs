@@ -38,6 +38,8 @@ const HOLDER_SCRIPT: &str = r#"set -e
 hostname "$1"
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm /run/resource-agents
+# /var/lock (= /run/lock), where Heartbeat puts the UUCP lock file of a serial line.
+mkdir -p /run/lock
 chown hacluster:haclient /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
 chmod 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
 chmod 1755 /run/resource-agents

@@ -5,7 +5,8 @@
 //! Owns: deciding whether a root-only test runs or skips, scratch directories, the ha.cf and
 //! authkeys texts of a test cluster, polling with a deadline, and the `cl_status` view both
 //! implementations share. It must not keep global state beyond a per-process counter, use
-//! fixed names or addresses outside 198.18.0.0/15, or leave anything behind: every
+//! fixed names or addresses outside 198.18.0.0/15 (IPv6: 2001:2::/48 and link-local), or
+//! leave anything behind: every
 //! namespace, process and directory it creates is owned by a guard that removes it on drop.
 // Each test binary uses a different part of this support code.
 #![allow(dead_code)]
@@ -18,7 +19,7 @@ pub mod vigil_node;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -258,6 +259,12 @@ pub enum MediumKind {
     Mcast,
     /// `ucast eth0 ADDR`, one line per node (the same lines on every node), with `crc`.
     Ucast,
+    /// `mcast6 eth0 ff12::94 694 1 0` with `md5`; the lab must give nodes IPv6 addresses.
+    Mcast6,
+    /// `ucast6 eth0 2001:2:…`, one line per node's [`ipv6_twin`], with `sha1`.
+    Ucast6,
+    /// `ucast6 eth0 fe80::…`, one line per node's [`link_local_twin`], with `crc`.
+    Ucast6LinkLocal,
 }
 
 impl MediumKind {
@@ -270,7 +277,25 @@ impl MediumKind {
                 .iter()
                 .map(|a| format!("ucast {interface} {a}"))
                 .collect(),
+            MediumKind::Mcast6 => vec![format!("mcast6 {interface} ff12::94 694 1 0")],
+            MediumKind::Ucast6 => addresses
+                .iter()
+                .map(|a| format!("ucast6 {interface} {}", ipv6_twin(*a)))
+                .collect(),
+            MediumKind::Ucast6LinkLocal => addresses
+                .iter()
+                .map(|a| format!("ucast6 {interface} {}", link_local_twin(*a)))
+                .collect(),
         }
+    }
+
+    /// Whether the medium runs over IPv6, so the lab must give its nodes IPv6 addresses
+    /// (`Lab::with_ipv6`).
+    pub fn is_ipv6(self) -> bool {
+        matches!(
+            self,
+            MediumKind::Mcast6 | MediumKind::Ucast6 | MediumKind::Ucast6LinkLocal
+        )
     }
 
     /// The authkeys file used with this medium in the captured cluster.
@@ -279,8 +304,39 @@ impl MediumKind {
             MediumKind::Bcast => "auth 1\n1 sha1 labsecret\n",
             MediumKind::Mcast => "auth 2\n2 md5 labsecret\n",
             MediumKind::Ucast => "auth 3\n3 crc\n",
+            MediumKind::Mcast6 => "auth 2\n2 md5 labsecret\n",
+            MediumKind::Ucast6 => "auth 1\n1 sha1 labsecret\n",
+            MediumKind::Ucast6LinkLocal => "auth 3\n3 crc\n",
         }
     }
+}
+
+/// The lab's IPv6 address that goes with the IPv4 lab address `address` (198.18.X.N on
+/// `eth0` gives 2001:2:0:X::N, 198.19.X.N on `eth1` gives 2001:2:1:X::N): the benchmarking
+/// range of RFC 5180, the IPv6 analogue of 198.18.0.0/15.
+pub fn ipv6_twin(address: Ipv4Addr) -> Ipv6Addr {
+    let [first, second, lab, host] = address.octets();
+    assert!(
+        first == 198 && (second == 18 || second == 19),
+        "{address} is not a lab address"
+    );
+    Ipv6Addr::new(
+        0x2001,
+        2,
+        u16::from(second - 18),
+        u16::from(lab),
+        0,
+        0,
+        0,
+        u16::from(host),
+    )
+}
+
+/// The fixed link-local address a lab with IPv6 gives the interface whose IPv4 lab address is
+/// `address` (…N gives fe80::N; each link of a lab is its own segment).
+pub fn link_local_twin(address: Ipv4Addr) -> Ipv6Addr {
+    let [.., host] = address.octets();
+    Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, u16::from(host))
 }
 
 /// One test cluster's configuration as Heartbeat files, the same for every node in it.

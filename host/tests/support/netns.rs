@@ -5,7 +5,8 @@
 //! in tests; vigil's own code never runs `ip`), cutting and healing a node's links, and
 //! running commands or opening sockets inside a node's namespace. It must not touch the
 //! root namespace (no interface is ever created there), use a fixed namespace name, or use
-//! addresses outside 198.18.0.0/15.
+//! addresses outside 198.18.0.0/15 (IPv6: 2001:2::/48 and fixed link-local addresses, only in
+//! a lab made `with_ipv6`).
 //!
 //! Layout of a lab `L` with nodes 1 and 2 (and the optional second medium):
 //!
@@ -15,16 +16,23 @@
 //!  netns L-n1:         eth0 198.18.X.1/24       eth1 198.19.X.1/24
 //!  netns L-n2:         eth0 198.18.X.2/24       eth1 198.19.X.2/24
 //! ```
+//!
+//! A lab made `with_ipv6` also gives each link the IPv6 twin of its IPv4 address
+//! (`eth0` 2001:2:0:X::N/64, `eth1` 2001:2:1:X::N/64) and the link-local fe80::N/64, both
+//! without duplicate address detection so they are usable at once.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
-use super::{ScratchDir, is_root, run_checked, run_or_skip, signal_process, unique_token};
+use super::{
+    ScratchDir, ipv6_twin, is_root, link_local_twin, run_checked, run_or_skip, signal_process,
+    unique_token,
+};
 
 /// The interface name of a node's first medium, as Heartbeat's ha.cf names it.
 pub const FIRST_LINK: &str = "eth0";
@@ -42,6 +50,8 @@ pub struct Lab {
     lab_octet: u8,
     /// Whether nodes get the second medium (`eth1` on `br1`).
     second_medium: bool,
+    /// Whether links also get IPv6 addresses (see the module documentation).
+    ipv6: bool,
     /// Namespaces created so far, deleted on drop (nodes first, the bridge last).
     namespaces: Vec<String>,
     /// Files of this lab's nodes.
@@ -59,6 +69,10 @@ pub struct NodeNet {
     pub address: Ipv4Addr,
     /// The address on `eth1`, when the lab has a second medium.
     pub second_address: Option<Ipv4Addr>,
+    /// The IPv6 address on `eth0`, when the lab was made `with_ipv6`.
+    pub ipv6_address: Option<Ipv6Addr>,
+    /// The link-local address on `eth0`, when the lab was made `with_ipv6`.
+    pub link_local: Option<Ipv6Addr>,
     /// A directory for this node's files (configuration, logs, sockets).
     pub dir: PathBuf,
 }
@@ -67,15 +81,21 @@ impl Lab {
     /// A lab with one medium (`eth0` on every node), or `None` with a message when this
     /// process is not root (a failure instead when root tests are required).
     pub fn new(name_hint: &str) -> Option<Lab> {
-        Lab::create(name_hint, false)
+        Lab::create(name_hint, false, false)
     }
 
     /// A lab whose nodes also have `eth1` on a second, separate bridge.
     pub fn with_second_medium(name_hint: &str) -> Option<Lab> {
-        Lab::create(name_hint, true)
+        Lab::create(name_hint, true, false)
     }
 
-    fn create(name_hint: &str, second_medium: bool) -> Option<Lab> {
+    /// A lab with one medium whose links also have IPv6 addresses, for `mcast6` and
+    /// `ucast6`.
+    pub fn with_ipv6(name_hint: &str) -> Option<Lab> {
+        Lab::create(name_hint, false, true)
+    }
+
+    fn create(name_hint: &str, second_medium: bool, ipv6: bool) -> Option<Lab> {
         if !run_or_skip(is_root(), "root (network namespaces, bridges, veth pairs)") {
             return None;
         }
@@ -95,6 +115,7 @@ impl Lab {
             bridge_ns: bridge_ns.clone(),
             lab_octet,
             second_medium,
+            ipv6,
             namespaces: Vec::new(),
         };
         lab.add_namespace(&bridge_ns);
@@ -161,6 +182,8 @@ impl Lab {
             namespace,
             address,
             second_address,
+            ipv6_address: self.ipv6.then(|| ipv6_twin(address)),
+            link_local: self.ipv6.then(|| link_local_twin(address)),
             dir,
         }
     }
@@ -226,6 +249,15 @@ impl Lab {
         self.ip_in(&self.bridge_ns, &["link", "set", "dev", &port, "up"]);
         let cidr = format!("{address}/24");
         self.ip_in(namespace, &["addr", "add", &cidr, "brd", "+", "dev", link]);
+        if self.ipv6 {
+            for ipv6 in [ipv6_twin(address), link_local_twin(address)] {
+                let cidr = format!("{ipv6}/64");
+                self.ip_in(
+                    namespace,
+                    &["-6", "addr", "add", &cidr, "dev", link, "nodad"],
+                );
+            }
+        }
         self.ip_in(namespace, &["link", "set", "dev", link, "up"]);
     }
 
