@@ -1,6 +1,7 @@
 //! vigil's built-in communication media over UDP/IPv4 (`bcast`, `mcast` and `ucast`),
-//! UDP/IPv6 (`mcast6` and `ucast6`) and serial lines (`serial`), the links of Heartbeat
-//! 3.0.6 clusters, with the same configuration lines and the same bytes on the wire.
+//! UDP/IPv6 (`mcast6` and `ucast6`), serial lines (`serial`) and ICMP echo (`ping` and
+//! `ping_group`), the links of Heartbeat 3.0.6 clusters, with the same configuration lines
+//! and the same bytes on the wire.
 //!
 //! A medium moves opaque frames. It never parses, signs or verifies them (the host's `wire`
 //! module does), never decides anything about membership and never logs; what an operator
@@ -14,6 +15,9 @@
 //! - [`ucast`]: unicast to one peer; silent when the peer is this node.
 //! - [`ucast6`]: IPv6 unicast to one peer; silent when the peer is this node.
 //! - [`serial`]: a serial line (`serial <tty>`), framed and paced as Heartbeat does.
+//! - [`ping`]: a host that answers ICMP echo, watched as a ping pseudo-node; also the ICMP
+//!   socket shared with `ping_group`.
+//! - [`ping_group`]: several such hosts as one pseudo-node, alive while any answers.
 //! - `udp`: the one place for socket setup and interface lookups the UDP media share.
 
 use std::sync::Arc;
@@ -23,6 +27,8 @@ use vigil_plugin_api::{MediumFactory, PluginInfo, PluginKind, PluginOrigin, Regi
 pub mod bcast;
 pub mod mcast;
 pub mod mcast6;
+pub mod ping;
+pub mod ping_group;
 pub mod serial;
 pub mod ucast;
 pub mod ucast6;
@@ -33,16 +39,18 @@ mod test_support;
 
 pub use udp::{DeviceBinding, InterfaceName};
 
-/// Registers every built-in medium, so that `bcast`, `mcast`, `mcast6`, `ucast`, `ucast6`
-/// and `serial` lines resolve.
+/// Registers every built-in medium, so that `bcast`, `mcast`, `mcast6`, `ucast`, `ucast6`,
+/// `serial`, `ping` and `ping_group` lines resolve.
 pub fn register(registry: &mut Registry) {
-    let media: [Arc<dyn MediumFactory>; 6] = [
+    let media: [Arc<dyn MediumFactory>; 8] = [
         Arc::new(bcast::BcastFactory::default()),
         Arc::new(mcast::McastFactory::default()),
         Arc::new(mcast6::Mcast6Factory::default()),
         Arc::new(ucast::UcastFactory::default()),
         Arc::new(ucast6::Ucast6Factory::default()),
         Arc::new(serial::SerialFactory::default()),
+        Arc::new(ping::PingFactory::default()),
+        Arc::new(ping_group::PingGroupFactory::default()),
     ];
     for factory in media {
         registry
@@ -82,6 +90,8 @@ mod tests {
                 ("bcast", "UDP/IP broadcast"),
                 ("mcast", "UDP/IP multicast"),
                 ("mcast6", "UDP/IPv6 multicast"),
+                ("ping", "ping membership"),
+                ("ping_group", "ping group membership"),
                 ("serial", "serial ring"),
                 ("ucast", "UDP/IP unicast"),
                 ("ucast6", "UDP/IPv6 unicast"),
@@ -93,7 +103,16 @@ mod tests {
                 description.to_string()
             ))
         );
-        for name in ["bcast", "mcast", "mcast6", "ucast", "ucast6", "serial"] {
+        for name in [
+            "bcast",
+            "mcast",
+            "mcast6",
+            "ucast",
+            "ucast6",
+            "serial",
+            "ping",
+            "ping_group",
+        ] {
             let factory = registry.medium(name).expect("registered");
             assert_eq!(factory.info().version, env!("CARGO_PKG_VERSION"));
         }

@@ -9,6 +9,13 @@
 //! Protocol: the client writes one JSON request per line (`{"request":"status"}`,
 //! `{"request":"events"}`); the server writes one JSON reply per line. `events` turns the
 //! connection into an ordered stream of [`ApiEvent`] lines until the client hangs up.
+//! `{"request":"signon","client":"NAME"}` makes the connection a cluster client's
+//! ([`cluster`]): it may then `send` messages, and the server writes, between replies, the
+//! messages and events for it in the order the core produced them ([`client::ClusterClient`]
+//! is the library side).
+
+pub mod client;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
@@ -25,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::failover::FailoverStatus;
 use crate::membership::MembershipStatus;
+pub use cluster::{ClientRequest, PeerCredentials};
 
 /// The longest request line the server reads; anything longer is refused.
 const MAX_REQUEST_BYTES: usize = 4096;
@@ -42,6 +50,19 @@ pub enum ApiRequest {
     Standby { set: String },
     /// Take a set of groups over, as `hb_takeover` asks; answered with the status report.
     Takeover { set: String },
+    /// Sign on as a cluster client named `client` (allowed by `apiauth`); answered with
+    /// `signed_on`, after which messages and events for it arrive on this connection.
+    Signon { client: String },
+    /// Send a cluster message of type `type` with `fields` to node `to` (absent: every
+    /// node), to the client of the same name there; answered with `sent`.
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        #[serde(rename = "type")]
+        message_type: String,
+        #[serde(default)]
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// The daemon's answer to `status`: membership, counters, configuration parameters.
@@ -89,7 +110,15 @@ fn is_zero(n: &u64) -> bool {
 pub enum ApiReply {
     Status(Box<StatusReport>),
     Event(ApiEvent),
-    Error { message: String },
+    Error {
+        message: String,
+    },
+    /// The answer to `signon`.
+    SignedOn(cluster::SignOnInfo),
+    /// The answer to `send`: the message is queued for reliable sending.
+    Sent,
+    /// A cluster message for a signed-on client.
+    Message(cluster::ClusterMessage),
 }
 
 /// A request forwarded to the core, with the channel for its answer.
@@ -123,6 +152,12 @@ pub enum ApiError {
     },
     #[error("vigil at {path} answered something unexpected: {detail}")]
     Protocol { path: PathBuf, detail: String },
+    #[error("vigil at {path} refused sign-on as `{client}`: {reason}")]
+    Refused {
+        path: PathBuf,
+        client: String,
+        reason: String,
+    },
 }
 
 /// The listening side, owned by the runtime.
@@ -163,15 +198,17 @@ impl ApiServer {
         self,
         to_core: mpsc::Sender<CoreRequest>,
         events: broadcast::Sender<ApiEvent>,
+        to_clients: mpsc::Sender<ClientRequest>,
     ) {
         loop {
             let Ok((stream, _)) = self.listener.accept().await else {
                 continue;
             };
             let to_core = to_core.clone();
+            let to_clients = to_clients.clone();
             let events = events.subscribe();
             tokio::spawn(async move {
-                if let Err(error) = serve_client(stream, to_core, events).await {
+                if let Err(error) = serve_client(stream, to_core, events, to_clients).await {
                     tracing::debug!(%error, "api client ended");
                 }
             });
@@ -188,7 +225,13 @@ async fn serve_client(
     stream: UnixStream,
     to_core: mpsc::Sender<CoreRequest>,
     mut events: broadcast::Receiver<ApiEvent>,
+    to_clients: mpsc::Sender<ClientRequest>,
 ) -> io::Result<()> {
+    let credentials = stream.peer_cred().ok().map(|cred| PeerCredentials {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    });
     let (read, mut write) = stream.into_split();
     let mut reader = AsyncBufReader::new(read);
     loop {
@@ -211,7 +254,7 @@ async fn serve_client(
         let reply = match serde_json::from_str::<ApiRequest>(line) {
             Err(e) => ApiReply::Error {
                 message: format!(
-                    "bad request {line:?}: {e} (expected {{\"request\":\"status\"}}, {{\"request\":\"events\"}}, or standby/takeover with a \"set\")"
+                    "bad request {line:?}: {e} (expected {{\"request\":\"status\"}}, {{\"request\":\"events\"}}, standby/takeover with a \"set\", or signon with a \"client\")"
                 ),
             },
             Ok(ApiRequest::Events) => {
@@ -228,6 +271,39 @@ async fn serve_client(
                     }
                 }
             }
+            Ok(ApiRequest::Signon { client }) => {
+                let Some(credentials) = credentials else {
+                    let message = "cannot read the credentials of this connection".to_string();
+                    return write_line(&mut write, &ApiReply::Error { message }).await;
+                };
+                let (deliveries_tx, deliveries) = mpsc::channel(cluster::CLIENT_QUEUE);
+                let (reply, answer) = oneshot::channel();
+                let request = ClientRequest::SignOn {
+                    client,
+                    credentials,
+                    deliveries: deliveries_tx,
+                    reply,
+                };
+                if to_clients.send(request).await.is_err() {
+                    return Ok(());
+                }
+                match answer.await {
+                    Ok(Ok(info)) => {
+                        let session = info.session;
+                        write_line(&mut write, &ApiReply::SignedOn(info)).await?;
+                        let ended =
+                            serve_session(reader, &mut write, session, deliveries, &to_core, &to_clients)
+                                .await;
+                        let _ = to_clients.send(ClientRequest::SignOff { session }).await;
+                        return ended;
+                    }
+                    Ok(Err(message)) => ApiReply::Error { message },
+                    Err(_) => return Ok(()),
+                }
+            }
+            Ok(ApiRequest::Send { .. }) => ApiReply::Error {
+                message: "this connection is not signed on (send {\"request\":\"signon\",\"client\":\"NAME\"} first)".to_string(),
+            },
             Ok(request) => {
                 let (reply, answer) = oneshot::channel();
                 if to_core.send(CoreRequest { request, reply }).await.is_err() {
@@ -240,6 +316,100 @@ async fn serve_client(
             }
         };
         write_line(&mut write, &reply).await?;
+    }
+}
+
+/// Reads request lines on their own task, so the session can wait for a request and a
+/// delivery at once without losing a half-read line.
+fn spawn_request_reader(
+    mut reader: AsyncBufReader<tokio::net::unix::OwnedReadHalf>,
+) -> mpsc::Receiver<Result<ApiRequest, String>> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let mut bytes = Vec::new();
+            let limit = MAX_REQUEST_BYTES as u64 + 1;
+            match (&mut reader)
+                .take(limit)
+                .read_until(b'\n', &mut bytes)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let request = if bytes.len() > MAX_REQUEST_BYTES {
+                Err(format!("request longer than {MAX_REQUEST_BYTES} bytes"))
+            } else {
+                let line = String::from_utf8_lossy(&bytes);
+                serde_json::from_str::<ApiRequest>(line.trim_end())
+                    .map_err(|e| format!("bad request {:?}: {e}", line.trim_end()))
+            };
+            let fatal = request.is_err();
+            if tx.send(request).await.is_err() || fatal {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A signed-on client's connection: requests in, replies plus deliveries out, until the
+/// client hangs up or the core signs it off (it stopped reading).
+async fn serve_session(
+    reader: AsyncBufReader<tokio::net::unix::OwnedReadHalf>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    session: cluster::SessionId,
+    mut deliveries: mpsc::Receiver<cluster::Delivery>,
+    to_core: &mpsc::Sender<CoreRequest>,
+    to_clients: &mpsc::Sender<ClientRequest>,
+) -> io::Result<()> {
+    let mut requests = spawn_request_reader(reader);
+    loop {
+        tokio::select! {
+            delivery = deliveries.recv() => {
+                let reply = match delivery {
+                    Some(cluster::Delivery::Message(message)) => ApiReply::Message(message),
+                    Some(cluster::Delivery::Event(event)) => ApiReply::Event(event),
+                    None => {
+                        let message = "signed off by the daemon: this client did not read its messages".to_string();
+                        return write_line(write, &ApiReply::Error { message }).await;
+                    }
+                };
+                write_line(write, &reply).await?;
+            }
+            request = requests.recv() => {
+                let reply = match request {
+                    None => return Ok(()),
+                    Some(Err(message)) => return write_line(write, &ApiReply::Error { message }).await,
+                    Some(Ok(ApiRequest::Send { to, message_type, fields })) => {
+                        let (reply, answer) = oneshot::channel();
+                        let request = ClientRequest::Send { session, to, message_type, fields, reply };
+                        if to_clients.send(request).await.is_err() {
+                            return Ok(());
+                        }
+                        match answer.await {
+                            Ok(Ok(())) => ApiReply::Sent,
+                            Ok(Err(message)) => ApiReply::Error { message },
+                            Err(_) => return Ok(()),
+                        }
+                    }
+                    Some(Ok(ApiRequest::Signon { .. } | ApiRequest::Events)) => ApiReply::Error {
+                        message: "this connection is already signed on and receives events".to_string(),
+                    },
+                    Some(Ok(request)) => {
+                        let (reply, answer) = oneshot::channel();
+                        if to_core.send(CoreRequest { request, reply }).await.is_err() {
+                            return Ok(());
+                        }
+                        match answer.await {
+                            Ok(report) => ApiReply::Status(Box::new(report)),
+                            Err(_) => return Ok(()),
+                        }
+                    }
+                };
+                write_line(write, &reply).await?;
+            }
+        }
     }
 }
 
@@ -385,9 +555,10 @@ mod tests {
             runtime.block_on(async move {
                 let server = ApiServer::bind(&socket).unwrap();
                 let (to_core, _core) = mpsc::channel(1);
+                let (to_clients, _clients) = mpsc::channel(1);
                 let (events, _) = broadcast::channel(4);
                 ready_tx.send(()).unwrap();
-                server.serve(to_core, events).await;
+                server.serve(to_core, events, to_clients).await;
             });
         });
         ready_rx.recv().unwrap();

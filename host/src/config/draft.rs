@@ -16,8 +16,9 @@ use crate::wire::auth::AuthKeys;
 
 use super::error::ConfigError;
 use super::model::{
-    AutoFailback, ClientProgram, ClusterConfig, ConfigSource, DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT,
-    GenerationMethod, MsgFormat, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
+    ApiAuthRule, AutoFailback, ClientProgram, ClusterConfig, ConfigSource, DEFAULT_HOPFUDGE,
+    DEFAULT_UDP_PORT, GenerationMethod, MsgFormat, ResourceGroupConfig, StonithConfig,
+    StonithParams, Timing,
 };
 use super::values::{
     BOOL_SYNTAX, TIME_SYNTAX, format_duration, parse_bool, parse_time, parse_uint,
@@ -169,6 +170,8 @@ pub(crate) struct Settings {
     pub parameters: Vec<(String, String)>,
     /// Directives accepted without effect, in order.
     pub ignored_directives: Vec<(String, String)>,
+    /// `apiauth` lines, in order.
+    pub api_auth: Vec<ApiAuthRule>,
     /// STONITH device lines, in order.
     pub stonith: Vec<StonithConfig>,
     /// False when `crm`/`pacemaker` is on: Heartbeat then leaves haresources alone.
@@ -212,6 +215,7 @@ impl Settings {
             resource_groups,
             parameters: self.parameters,
             ignored_directives: self.ignored_directives,
+            api_auth: self.api_auth,
             stonith: self.stonith,
             clients: self.clients,
             watchdog: self.watchdog,
@@ -265,6 +269,8 @@ pub(crate) struct ClusterDraft<'r> {
     parameters: BTreeMap<String, String>,
     /// Directives accepted without effect, in order.
     ignored: Vec<(String, String)>,
+    /// `apiauth` lines, in order.
+    api_auth: Vec<ApiAuthRule>,
     /// STONITH device lines, in order.
     stonith: Vec<StonithConfig>,
     /// `respawn` and `failfast` programs, in order.
@@ -299,6 +305,7 @@ impl<'r> ClusterDraft<'r> {
             autojoin: None,
             parameters: BTreeMap::new(),
             ignored: Vec::new(),
+            api_auth: Vec::new(),
             stonith: Vec::new(),
             clients: Vec::new(),
             watchdog: None,
@@ -526,7 +533,7 @@ impl<'r> ClusterDraft<'r> {
     }
 
     /// Takes a whole-line directive: a STONITH line or a `respawn`/`failfast` program into
-    /// the model; API permissions are checked and listed as ignored (no client API yet).
+    /// the model; an `apiauth` line into the client API's permissions.
     fn whole_line(&mut self, name: &str, line: &str, origin: &str) -> Result<(), ConfigError> {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let Some(stonith) = stonith_line(name, line, origin) {
@@ -543,11 +550,7 @@ impl<'r> ClusterDraft<'r> {
             let (user, command) = split_word(line);
             return self.client(name == "failfast", user, command, origin);
         }
-        let valid = match name {
-            "apiauth" => valid_apiauth(&words),
-            _ => false,
-        };
-        if !valid {
+        if name != "apiauth" || !valid_apiauth(&words) {
             return Err(ConfigError::BadValue {
                 origin: origin.to_string(),
                 directive: name.to_string(),
@@ -555,8 +558,33 @@ impl<'r> ClusterDraft<'r> {
                 expected: expected_value(name).to_string(),
             });
         }
-        self.ignored.push((name.to_string(), line.to_string()));
+        let list = |prefix: &str| -> Vec<String> {
+            words[1..]
+                .iter()
+                .filter_map(|word| word.strip_prefix(prefix))
+                .flat_map(|list| list.split(','))
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        self.api_auth(words[0], list("uid="), list("gid="), origin);
         Ok(())
+    }
+
+    /// Takes one client API permission (`apiauth`, or YAML's `apiauth` list).
+    pub(crate) fn api_auth(
+        &mut self,
+        client: &str,
+        users: Vec<String>,
+        groups: Vec<String>,
+        origin: &str,
+    ) {
+        self.api_auth.push(ApiAuthRule {
+            client: client.to_string(),
+            users,
+            groups,
+            origin: origin.to_string(),
+        });
     }
 
     /// Adds a program to run beside the daemon (`respawn`, or `failfast` when `failfast`):
@@ -779,6 +807,7 @@ impl<'r> ClusterDraft<'r> {
             auto_failback: self.auto_failback,
             parameters: self.parameters.into_iter().collect(),
             ignored_directives: self.ignored,
+            api_auth: self.api_auth,
             stonith: self.stonith,
             manages_resources: self.manages_resources,
             clients: self.clients,

@@ -225,10 +225,7 @@ mod tests {
 
     #[test]
     fn heartbeat_media_missing_from_this_build_are_reported_as_unavailable() {
-        for line in [
-            "ping 198.18.0.254",
-            "ping_group routers 198.18.0.254 198.18.0.253",
-        ] {
+        for line in ["ping6 2001:2::fe", "hbaping fc0"] {
             let kind = line.split(' ').next().unwrap_or_default();
             assert_eq!(
                 parse_err(&format!("node hb1\n{line}\n")),
@@ -409,6 +406,43 @@ mod tests {
     }
 
     #[test]
+    fn ping_is_one_medium_per_host_and_ping_group_one_per_line() {
+        let registry = crate::registry::builtin();
+        let text = format!(
+            "bcast eth0\nping 198.18.0.254 198.18.0.253\n\
+             ping_group routers 198.18.0.251 198.18.0.252\n{MINIMAL}"
+        );
+        let settings = parse(&text, "ha.cf", &registry).unwrap_or_else(|err| panic!("{err}"));
+        let media: Vec<(&str, Vec<&str>)> = settings
+            .media
+            .iter()
+            .map(|m| (m.kind.as_str(), m.args.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            media[1..4],
+            [
+                ("ping", vec!["198.18.0.254"]),
+                ("ping", vec!["198.18.0.253"]),
+                (
+                    "ping_group",
+                    vec!["routers", "198.18.0.251", "198.18.0.252"]
+                ),
+            ]
+        );
+        let refused = parse(
+            &format!("ping_group routers\n{MINIMAL}"),
+            "ha.cf",
+            &registry,
+        )
+        .expect_err("a group without hosts");
+        assert_eq!(
+            refused.to_string(),
+            "ha.cf:1: `ping_group routers`: group `routers` has no host \
+             (ping_group <name> <host> …)"
+        );
+    }
+
+    #[test]
     fn baud_is_given_to_each_serial_medium_and_to_no_other() {
         let registry = crate::registry::builtin();
         let text = format!("baud 115200\nserial /dev/ttyS0, /dev/ttyS1\nbcast eth0\n{MINIMAL}");
@@ -463,12 +497,15 @@ mod tests {
                 ("crm", "off"),
                 ("realtime", "yes"),
                 ("logfacility", "local0"),
-                ("apiauth", "ipfail uid=hacluster"),
                 ("autojoin", "none"),
                 ("env", "FOO=bar"),
             ]
         );
         assert!(settings.manages_resources);
+        assert_eq!(settings.api_auth.len(), 1);
+        assert_eq!(settings.api_auth[0].client, "ipfail");
+        assert_eq!(settings.api_auth[0].users, ["hacluster"]);
+        assert!(settings.api_auth[0].groups.is_empty());
     }
 
     #[test]

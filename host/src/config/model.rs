@@ -287,14 +287,33 @@ pub struct ClusterConfig {
     /// For a YAML file, the ha.cf spelling of each setting it gives.
     pub parameters: Vec<(String, String)>,
     /// Directives accepted for compatibility that have no effect in vigil (logging,
-    /// realtime, Pacemaker, `apiauth` lines, …), with their values, in file
+    /// realtime, Pacemaker, …), with their values, in file
     /// order, so the daemon can say once that it ignores them.
     pub ignored_directives: Vec<(String, String)>,
+    /// Who may sign on to the client API under which client name (`apiauth` lines), in
+    /// file order; they add to and replace Heartbeat's built-in entries.
+    pub api_auth: Vec<ApiAuthRule>,
     /// The programs run beside the daemon once communications are up (`respawn` and
     /// `failfast` lines), in start order; stopped in reverse order at shutdown.
     pub clients: Vec<ClientProgram>,
     /// The watchdog device fed on each of this node's heartbeats (`watchdog`); `None`: none.
     pub watchdog: Option<PathBuf>,
+}
+
+/// One `apiauth CLIENT [uid=…] [gid=…]` line (spec §3.2, §9.1): the processes (by the
+/// user or primary group the kernel reports for the connecting socket) that may sign on to
+/// the client API as `client`. Names are resolved when the daemon starts, so a user created
+/// later needs a restart, as with Heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAuthRule {
+    /// The client name (`ipfail`, `default` for names without their own line, `anon`).
+    pub client: String,
+    /// User names or numeric uids, as written.
+    pub users: Vec<String>,
+    /// Group names or numeric gids, as written.
+    pub groups: Vec<String>,
+    /// Where it was configured (`/etc/ha.d/ha.cf:12`), for messages.
+    pub origin: String,
 }
 
 /// A program the daemon keeps running beside itself (`respawn USER COMMAND`, or `failfast`,

@@ -157,6 +157,7 @@ mod tests {
             stonith: Vec::new(),
             parameters: Vec::new(),
             ignored_directives: Vec::new(),
+            api_auth: Vec::new(),
             clients: Vec::new(),
             watchdog: None,
         }

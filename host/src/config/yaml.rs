@@ -102,6 +102,26 @@ struct ClusterFile {
     /// after the `respawn` ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     failfast: Vec<ProgramEntry>,
+    /// Who may sign on to the client API as which client (ha.cf `apiauth` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    apiauth: Vec<ApiAuthEntry>,
+}
+
+/// One client API permission: the client name and the users and groups allowed to use it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a client API permission such as `{ client: ipfail, uid: [hacluster], gid: [haclient] }`"
+)]
+struct ApiAuthEntry {
+    /// The client name (`default` for names without their own entry).
+    client: String,
+    /// Users (names or numbers) that may sign on as this client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    uid: Vec<String>,
+    /// Primary groups (names or numbers) that may sign on as this client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    gid: Vec<String>,
 }
 
 /// One `respawn` or `failfast` program: the user it runs as and its command line.
@@ -579,6 +599,10 @@ pub(crate) fn parse(
             let origin = yaml.origin(&[Step::Key(key), Step::Index(index)]);
             draft.client(key == "failfast", &entry.user, &entry.command, &origin)?;
         }
+    }
+    for (index, entry) in file.apiauth.iter().enumerate() {
+        let origin = yaml.origin(&[Step::Key("apiauth"), Step::Index(index)]);
+        draft.api_auth(&entry.client, entry.uid.clone(), entry.gid.clone(), &origin);
     }
     let settings = draft.finish()?;
 
@@ -1148,6 +1172,15 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
             .map(|device| device.to_string_lossy().into_owned()),
         respawn: program_entries(config, false),
         failfast: program_entries(config, true),
+        apiauth: config
+            .api_auth
+            .iter()
+            .map(|rule| ApiAuthEntry {
+                client: rule.client.clone(),
+                uid: rule.users.clone(),
+                gid: rule.groups.clone(),
+            })
+            .collect(),
     };
     let mut out = String::from("# vigil cluster configuration");
     match &config.source {
@@ -1365,6 +1398,22 @@ mod tests {
             .map(|m| (m.kind.as_str(), m.args.len()))
             .collect();
         assert_eq!(media, [("mcast6", 5), ("ucast6", 2)]);
+    }
+
+    #[test]
+    fn ping_media_of_the_built_in_registry_are_accepted() {
+        let text = "nodes: [hb1, hb2]\nmedia:\n  - bcast: eth0\n  - ping: 198.18.0.254\n\
+                    \x20 - ping_group: routers 198.18.0.251 198.18.0.252\n\
+                    deadping: 3s\nauth: { method: crc }\n";
+        let config = parse(text, Path::new("cluster.yaml"), &crate::registry::builtin())
+            .unwrap_or_else(|err| panic!("{text:?} was refused: {err}"));
+        let media: Vec<(&str, usize)> = config
+            .media
+            .iter()
+            .map(|m| (m.kind.as_str(), m.args.len()))
+            .collect();
+        assert_eq!(media, [("bcast", 1), ("ping", 1), ("ping_group", 3)]);
+        assert_eq!(config.timing.deadping, Duration::from_secs(3));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum NodeStatus {
     Active,
     /// Silent for longer than its deadtime.
     Dead,
+    /// A ping node that answers: reachable, but never a member (not [`Self::is_alive`]).
+    Ping,
 }
 
 impl NodeStatus {
@@ -32,6 +34,7 @@ impl NodeStatus {
             NodeStatus::Up => "up",
             NodeStatus::Active => "active",
             NodeStatus::Dead => "dead",
+            NodeStatus::Ping => "ping",
         }
     }
 

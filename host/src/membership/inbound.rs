@@ -78,7 +78,10 @@ impl Membership {
     ) {
         self.counters.received += 1;
         let claimed = message.get_str(fields::SRC).map(str::to_ascii_lowercase);
-        let Some(link) = self.settings.medium_links.get(medium).copied() else {
+        if self.receive_on_ping_medium(medium, &message, now, out) {
+            return;
+        }
+        let Some(link) = self.settings.medium_links.get(medium).copied().flatten() else {
             self.drop_message(DropReason::UnknownMedium, claimed, out);
             return;
         };

@@ -37,10 +37,12 @@
 //! - we do not acknowledge our own messages (3.0.6 does, as a side effect of its internal
 //!   loopback; no peer reads those acknowledgements).
 //!
+//! Ping nodes (`ping`, `ping_group`) are pseudo-nodes of type `ping` kept apart from the
+//! normal nodes, in `ping`: no sequencing, never members (see [`Membership::with_ping_nodes`]).
+//!
 //! Not supported, on purpose: `autojoin` (a status from a node not in the configuration is
-//! dropped and counted as `unknown_node`), ping nodes (`NS_st` from a ping host is likewise an
-//! unknown node), and `addnode`/`delnode` (a `repnodes` with another node list is reported,
-//! not adopted).
+//! dropped and counted as `unknown_node`) and `addnode`/`delnode` (a `repnodes` with another
+//! node list is reported, not adopted).
 
 pub mod events;
 pub mod status;
@@ -50,6 +52,7 @@ mod history;
 mod inbound;
 mod node;
 mod outbound;
+mod ping;
 mod rng;
 mod sequence;
 mod timers;
@@ -62,11 +65,13 @@ mod tests;
 use std::time::Duration;
 
 pub use events::{DropReason, MembershipEvent, NodeStatus};
+pub use ping::{PING_NODE_TYPE, PingConfig, PingNodeConfig, probe as ping_probe};
 pub use status::{LinkState, MembershipCounters, MembershipStatus, NodeState};
 
 use crate::wire::Message;
 use history::SendHistory;
 use node::TrackedNode;
+use ping::PingNodes;
 use rng::SplitMix64;
 
 /// The moment an input happens, as the runtime's clocks read it.
@@ -206,8 +211,8 @@ struct Settings {
     ttl: String,
     /// Distinct link names, in medium order.
     link_names: Vec<String>,
-    /// For each medium, the index of its link name.
-    medium_links: Vec<usize>,
+    /// For each medium, the index of its link name; `None` for a ping medium.
+    medium_links: Vec<Option<usize>>,
 }
 
 /// The membership state machine. See the module documentation.
@@ -234,6 +239,8 @@ pub struct Membership {
     ack_point: u64,
     clients_paused: bool,
     counters: MembershipCounters,
+    /// The ping pseudo-nodes, tracked apart from the nodes.
+    ping: PingNodes,
 }
 
 /// How long a starting node announces a longer deadtime, and by how much (3.0.6's
@@ -269,7 +276,7 @@ impl Membership {
                     link_names.len() - 1
                 }
             };
-            medium_links.push(index);
+            medium_links.push(Some(index));
         }
 
         let at_least_1ms = |d: Duration| d.max(Duration::from_millis(1));
@@ -313,6 +320,7 @@ impl Membership {
             ack_point: 0,
             clients_paused: false,
             counters: MembershipCounters::default(),
+            ping: PingNodes::default(),
         }
     }
 
@@ -366,6 +374,7 @@ impl Membership {
         if let Some(local) = self.nodes.get_mut(self.local) {
             local.heard_any = true;
         }
+        self.start_ping_nodes(now);
         // 3.0.6: raising the deadtime sends a status (still `init`), going `up` sends one,
         // and the main loop sends one more before its first keepalive.
         self.send_status(now, out);
@@ -377,7 +386,7 @@ impl Membership {
 
     /// A snapshot for the API.
     pub fn status(&self) -> MembershipStatus {
-        let nodes = self
+        let mut nodes: Vec<NodeState> = self
             .nodes
             .iter()
             .enumerate()
@@ -424,6 +433,7 @@ impl Membership {
                 }
             })
             .collect();
+        nodes.extend(self.ping_node_states());
         MembershipStatus {
             local_node: self.local_name().to_string(),
             local_status: self.local_status,

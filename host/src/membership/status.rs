@@ -22,7 +22,8 @@ pub struct MembershipStatus {
     pub flow_control: bool,
     /// Whether too many of our messages are unacknowledged: local clients should pause.
     pub clients_paused: bool,
-    /// Every configured node, in configuration order, ourselves included.
+    /// Every configured node, in configuration order, ourselves included, then the ping
+    /// nodes.
     pub nodes: Vec<NodeState>,
     /// Traffic counters since start.
     pub counters: MembershipCounters,
@@ -33,8 +34,7 @@ pub struct MembershipStatus {
 pub struct NodeState {
     /// Node name (lower case).
     pub name: String,
-    /// `normal` (ping nodes are not supported by this machine), as `cl_status nodetype`
-    /// prints it.
+    /// `normal`, or `ping` for a ping node, as `cl_status nodetype` prints it.
     pub node_type: String,
     /// Its status as seen from here.
     pub status: NodeStatus,

@@ -25,6 +25,9 @@ impl Membership {
         if let Comm::AwaitingNodeList { retry_at, .. } = self.comm {
             consider(retry_at);
         }
+        if let Some(at) = self.next_ping_deadline() {
+            consider(at);
+        }
         for (index, node) in self.nodes.iter().enumerate() {
             if index == self.local {
                 continue;
@@ -47,6 +50,7 @@ impl Membership {
     pub(super) fn run_due_timers(&mut self, now: Now, out: &mut Vec<Output>) {
         self.expire_nodes(now, out);
         self.expire_links(now, out);
+        self.expire_ping_nodes(now, out);
         if now.mono >= self.next_keepalive {
             self.send_status(now, out);
             // Stay on the keepalive grid, one status however late the timer came.

@@ -25,12 +25,16 @@ use super::supervisor::{self, ChildDeath, FailfastDeath, Supervisor};
 use super::timer::DeadlineTimer;
 use super::watchdog::Watchdog;
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
+use crate::api::cluster::{ApiAuthorization, ClientRequest, ClusterClients};
 use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
 use crate::config::{ClusterConfig, MsgFormat};
 use crate::failover::{
     self, Failover, FailoverConfig, GroupConfig, HoldSet, MonitorConfig, ResourceConfig,
 };
-use crate::membership::{Input, Membership, MembershipConfig, MembershipEvent, Now, Output};
+use crate::membership::{
+    Input, Membership, MembershipConfig, MembershipEvent, Now, Output, PingConfig, PingNodeConfig,
+    ping_probe,
+};
 use crate::wire::Message;
 use crate::wire::datagram::{self, InnerAuth};
 
@@ -75,6 +79,10 @@ pub struct Core {
     load_average: mpsc::UnboundedReceiver<String>,
     requests: mpsc::Receiver<CoreRequest>,
     events: broadcast::Sender<ApiEvent>,
+    /// Signed-on cluster clients: what they send goes to membership, what is delivered for
+    /// them and every event goes to them, in order.
+    clients: ClusterClients,
+    client_requests: mpsc::Receiver<ClientRequest>,
     /// Sequence number of the last published event.
     event_seq: u64,
     /// Drops by reason, from the decoder and from membership.
@@ -111,6 +119,18 @@ impl Core {
             .iter()
             .map(|(m, _)| m.link_name().to_string())
             .collect();
+        let ping = PingConfig {
+            nodes: media
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, format))| matches!(format, FrameFormat::PingProbe { .. }))
+                .map(|(medium, (m, _))| PingNodeConfig {
+                    name: m.link_name().to_string(),
+                    medium,
+                })
+                .collect(),
+            deadping: config.timing.deadping,
+        };
         let mut threads = Vec::with_capacity(media.len());
         for (id, (medium, format)) in media.into_iter().enumerate() {
             threads.push(MediumDriver::start(
@@ -136,7 +156,8 @@ impl Core {
             hopfudge: config.hopfudge,
             generation,
             rng_seed: seed,
-        });
+        })
+        .with_ping_nodes(ping);
 
         let failover = Failover::new(failover_config(
             config,
@@ -167,7 +188,14 @@ impl Core {
             None => None,
         };
         let socket = api.path().to_path_buf();
-        let api_task = tokio::spawn(api.serve(request_tx, events.clone()));
+        let (client_tx, client_requests) = mpsc::channel(64);
+        let clients = ClusterClients::new(
+            ApiAuthorization::from_rules(&config.api_auth),
+            &options.node_name,
+            u64::try_from(config.timing.keepalive.as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(config.timing.deadtime.as_millis()).unwrap_or(u64::MAX),
+        );
+        let api_task = tokio::spawn(api.serve(request_tx, events.clone(), client_tx));
 
         Ok(Self {
             membership,
@@ -189,6 +217,8 @@ impl Core {
             load_average: spawn_load_average_reader(),
             requests,
             events,
+            clients,
+            client_requests,
             event_seq: 0,
             drops: BTreeMap::new(),
             parameters: config.recorded_parameters(),
@@ -290,6 +320,7 @@ impl Core {
                 }
                 Some(line) = self.load_average.recv() => self.process(Step::Membership(Input::LoadAverage(line))),
                 Some(request) = self.requests.recv() => self.on_request(request),
+                Some(request) = self.client_requests.recv() => self.on_client_request(request),
                 Some(death) = self.child_deaths.recv() => {
                     if self.on_child_death(death) {
                         return Stop::Failfast;
@@ -410,6 +441,9 @@ impl Core {
                 self.count_drop(reason.counter());
             }
             Output::Deliver { from, message } => {
+                for leave in self.clients.deliver(&from, &message) {
+                    pending.push_back(Step::Membership(Input::SendCluster(leave)));
+                }
                 pending.push_back(Step::Failover(failover::Input::Delivered { from, message }));
             }
         }
@@ -500,7 +534,10 @@ impl Core {
         let command = match &request.request {
             ApiRequest::Standby { set } => HoldSet::from_word(set).map(failover::Input::Standby),
             ApiRequest::Takeover { set } => HoldSet::from_word(set).map(failover::Input::Takeover),
-            ApiRequest::Status | ApiRequest::Events => None,
+            ApiRequest::Status
+            | ApiRequest::Events
+            | ApiRequest::Signon { .. }
+            | ApiRequest::Send { .. } => None,
         };
         if let Some(input) = command {
             self.process(Step::Failover(input));
@@ -509,7 +546,7 @@ impl Core {
     }
 
     /// Sends `message` on every medium, encoded once per format in use (netstring on UDP,
-    /// classic on serial).
+    /// classic on serial); a ping medium gets only our status, as its ping probe.
     fn send(&mut self, message: &Message) {
         let mut netstring: Option<Option<Arc<[u8]>>> = None;
         let mut classic: Option<Option<Arc<[u8]>>> = None;
@@ -517,10 +554,27 @@ impl Core {
             let (encoded, format) = match medium.format() {
                 FrameFormat::Netstring => (&mut netstring, "netstring"),
                 FrameFormat::Classic => (&mut classic, "classic"),
+                FrameFormat::PingProbe { kind } => {
+                    let probe: Option<Arc<[u8]>> = ping_probe(kind, medium.link_name(), message)
+                        .and_then(|probe| {
+                            datagram::encode(&probe, &self.keys, self.inner_auth)
+                                .map_err(|error| tracing::error!(%error, "cannot encode {probe}"))
+                                .ok()
+                                .map(Arc::from)
+                        });
+                    let Some(frame) = probe.as_ref() else {
+                        continue;
+                    };
+                    if let Err(failure) = medium.send(frame) {
+                        tracing::debug!(link = %medium.link_name(), ?failure, "ping not sent");
+                        *self.drops.entry(failure.reason().into()).or_default() += 1;
+                    }
+                    continue;
+                }
             };
             let frame = encoded.get_or_insert_with(|| {
                 let result = match medium.format() {
-                    FrameFormat::Netstring => {
+                    FrameFormat::Netstring | FrameFormat::PingProbe { .. } => {
                         datagram::encode(message, &self.keys, self.inner_auth)
                     }
                     FrameFormat::Classic => datagram::encode_classic(message, &self.keys),
@@ -557,14 +611,58 @@ impl Core {
             tracing::info!("{text}");
         }
         self.event_seq += 1;
-        let _ = self.events.send(ApiEvent {
+        let event = ApiEvent {
             seq: self.event_seq,
             unix_ms: unix_millis(),
             kind: kind.to_string(),
             node: subject.map(str::to_string),
             text,
             lost: 0,
-        });
+        };
+        // A client that stopped reading is signed off; its leave notice waits for the next
+        // client request or delivery rather than re-entering the machines from here.
+        let _ = self.clients.publish(&event);
+        let _ = self.events.send(event);
+    }
+
+    /// A cluster client's sign-on, message or sign-off; its join/leave notice and its
+    /// messages go out through membership, sequenced and retransmitted like every other.
+    fn on_client_request(&mut self, request: ClientRequest) {
+        let send = match request {
+            ClientRequest::SignOn {
+                client,
+                credentials,
+                deliveries,
+                reply,
+            } => match self.clients.sign_on(&client, &credentials, deliveries) {
+                Ok((info, join)) => {
+                    let _ = reply.send(Ok(info));
+                    Some(join)
+                }
+                Err(refusal) => {
+                    tracing::warn!(%client, uid = credentials.uid, gid = credentials.gid, "{refusal}");
+                    let _ = reply.send(Err(refusal));
+                    None
+                }
+            },
+            ClientRequest::Send {
+                session,
+                to,
+                message_type,
+                fields,
+                reply,
+            } => {
+                let message =
+                    self.clients
+                        .message_to_send(session, to.as_deref(), &message_type, &fields);
+                let _ = reply.send(message.as_ref().map(|_| ()).map_err(Clone::clone));
+                message.ok()
+            }
+            ClientRequest::SignOff { session } => self.clients.sign_off(session, "EOF"),
+        };
+        if let Some(message) = send {
+            self.process(Step::Membership(Input::SendCluster(message)));
+        }
     }
 
     fn count_drop(&mut self, reason: &str) {

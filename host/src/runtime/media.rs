@@ -40,14 +40,23 @@ pub enum FrameFormat {
     /// (`wire::datagram::encode_classic`): a serial line, whose Heartbeat plugin converts
     /// every message so before writing and reads nothing else.
     Classic,
+    /// A ping medium (`kind` is `ping` or `ping_group`): nothing it is given reaches a
+    /// node, so only our own status is sent, turned into the signed netstring probe of
+    /// `membership::ping_probe` for the ping node the medium is named after.
+    PingProbe {
+        /// The directive, written into the probe's `info` field.
+        kind: &'static str,
+    },
 }
 
 impl FrameFormat {
     /// The format Heartbeat writes on a medium of directive `kind`: classic on `serial`,
-    /// netstring on everything else.
+    /// probes on `ping` and `ping_group`, netstring on everything else.
     pub fn for_medium(kind: &str) -> Self {
         match kind {
             "serial" => FrameFormat::Classic,
+            "ping" => FrameFormat::PingProbe { kind: "ping" },
+            "ping_group" => FrameFormat::PingProbe { kind: "ping_group" },
             _ => FrameFormat::Netstring,
         }
     }
