@@ -44,6 +44,16 @@ pub(crate) const DEBIAN_MEATCLIENT: &str = "/usr/sbin/meatclient";
 /// The host number of the group's address in the lab's subnet (198.18.X.100).
 const GROUP_HOST: u8 = 100;
 
+/// Heartbeat's ipfail as Debian installs it; vigil maps the same `respawn` line onto its
+/// built-in connectivity failover.
+pub(crate) const HEARTBEAT_IPFAIL: &str = "/usr/libexec/heartbeat/ipfail";
+
+/// The nftables program, with which a node's echo requests to the router are dropped.
+pub(crate) const NFT: &str = "/usr/sbin/nft";
+
+/// The nftables table that drops them, in the node's namespace.
+const PING_BLOCK_TABLE: &str = "bench_ping_block";
+
 /// How long the owner must have run before it dies: for its first 5 s a vigil or Heartbeat
 /// node announces deadtime + 2 s, and its peer applies what it announced last.
 const MIN_OWNER_UPTIME: Duration = Duration::from_secs(7);
@@ -66,17 +76,26 @@ pub(crate) struct Bench<'a> {
     nets: &'a [NodeNet; 2],
     /// Whether tcpdump is there to capture gratuitous ARP.
     capture_arp: bool,
+    /// The router both nodes ping in the connectivity part: a namespace where only the
+    /// kernel answers.
+    router: &'a NodeNet,
     /// Clusters made so far.
     runs: u32,
 }
 
 impl<'a> Bench<'a> {
-    /// The bench of a lab and its nodes 1 and 2.
-    pub(crate) fn new(lab: &'a Lab, nets: &'a [NodeNet; 2], capture_arp: bool) -> Bench<'a> {
+    /// The bench of a lab, its nodes 1 and 2 and the router of the connectivity part.
+    pub(crate) fn new(
+        lab: &'a Lab,
+        nets: &'a [NodeNet; 2],
+        router: &'a NodeNet,
+        capture_arp: bool,
+    ) -> Bench<'a> {
         Bench {
             lab,
             nets,
             capture_arp,
+            router,
             runs: 0,
         }
     }
@@ -100,7 +119,22 @@ impl<'a> Bench<'a> {
         implementation: Implementation,
         timing: Timing,
     ) -> Result<Cluster<'a>, String> {
-        self.build(implementation, timing, None)
+        self.build(implementation, timing, None, None)
+    }
+
+    /// Like [`Bench::cluster`], for vigil or Heartbeat, with the router as a `ping` node and
+    /// Heartbeat's `respawn hacluster …/ipfail` line on both nodes: Heartbeat runs ipfail,
+    /// vigil its built-in connectivity failover.
+    pub(crate) fn ping_cluster(
+        &mut self,
+        implementation: Implementation,
+        timing: Timing,
+    ) -> Result<Cluster<'a>, String> {
+        if implementation == Implementation::Keepalived {
+            return Err("keepalived is not compared for connectivity failover".into());
+        }
+        let router = self.router.address;
+        self.build(implementation, timing, None, Some(router))
     }
 
     /// Like [`Bench::cluster`], for vigil or Heartbeat, with the ha.cf line `stonith_host *
@@ -115,7 +149,7 @@ impl<'a> Bench<'a> {
         if implementation == Implementation::Keepalived {
             return Err("keepalived has no STONITH".into());
         }
-        self.build(implementation, timing, Some(device))
+        self.build(implementation, timing, Some(device), None)
     }
 
     fn build(
@@ -123,16 +157,18 @@ impl<'a> Bench<'a> {
         implementation: Implementation,
         timing: Timing,
         stonith_device: Option<&str>,
+        router: Option<Ipv4Addr>,
     ) -> Result<Cluster<'a>, String> {
         let nets = self.fresh_nets();
         let [a, b, c, _] = nets[0].address.octets();
         let address = Ipv4Addr::new(a, b, c, GROUP_HOST);
         let daemons = match (implementation, timing) {
             (Implementation::Vigil, Timing::HaCf(ha_cf)) => {
-                prepare_vigil(&nets, address, ha_cf, stonith_device).map(Daemon::Vigil)
+                prepare_vigil(&nets, address, ha_cf, stonith_device, router).map(Daemon::Vigil)
             }
             (Implementation::Heartbeat, Timing::HaCf(ha_cf)) => {
-                prepare_heartbeat(&nets, address, ha_cf, stonith_device).map(Daemon::Heartbeat)
+                prepare_heartbeat(&nets, address, ha_cf, stonith_device, router)
+                    .map(Daemon::Heartbeat)
             }
             (Implementation::Keepalived, Timing::Vrrp(vrrp)) => {
                 let priorities = [OWNER_PRIORITY, BACKUP_PRIORITY];
@@ -170,6 +206,7 @@ impl<'a> Bench<'a> {
             nodes,
             macs,
             lab: self.lab,
+            router,
         };
         for index in [1, 2] {
             cluster.clear_address(index);
@@ -202,6 +239,7 @@ fn prepare_vigil(
     address: Ipv4Addr,
     timing: HaCfTiming,
     stonith_device: Option<&str>,
+    router: Option<Ipv4Addr>,
 ) -> [VigilNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
@@ -223,6 +261,9 @@ fn prepare_vigil(
                 if let Some(device) = stonith_device {
                     add_stonith_host(&ha_dir.join("ha.cf"), device);
                 }
+                if let Some(router) = router {
+                    add_ping_and_ipfail(&ha_dir.join("ha.cf"), router);
+                }
             },
         );
         node.kill_hard();
@@ -238,6 +279,7 @@ fn prepare_heartbeat(
     address: Ipv4Addr,
     timing: HaCfTiming,
     stonith_device: Option<&str>,
+    router: Option<Ipv4Addr>,
 ) -> [HeartbeatNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
@@ -247,10 +289,23 @@ fn prepare_heartbeat(
             if let Some(device) = stonith_device {
                 add_stonith_host(&etc.join("ha.cf"), device);
             }
+            if let Some(router) = router {
+                add_ping_and_ipfail(&etc.join("ha.cf"), router);
+            }
         });
         node.kill_and_reap();
         node
     })
+}
+
+/// Appends `ping ROUTER` and `respawn hacluster …/ipfail` to a node's ha.cf.
+fn add_ping_and_ipfail(ha_cf: &Path, router: Ipv4Addr) {
+    let mut text = fs::read_to_string(ha_cf)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ha_cf.display()));
+    text.push_str(&format!(
+        "ping {router}\nrespawn hacluster {HEARTBEAT_IPFAIL}\n"
+    ));
+    write_file(ha_cf, &text, 0o644);
 }
 
 /// Appends `stonith_host * DEVICE` to a node's ha.cf: every node resets its peers with it.
@@ -429,6 +484,8 @@ pub(crate) struct Cluster<'a> {
     macs: [[u8; 6]; 2],
     /// The lab, for cutting and healing links.
     lab: &'a Lab,
+    /// The router both nodes ping, in a connectivity cluster.
+    router: Option<Ipv4Addr>,
 }
 
 impl Cluster<'_> {
@@ -579,6 +636,34 @@ impl Cluster<'_> {
                 .args(["addr", "del", &format!("{}/24", self.address)])
                 .args(["dev", FIRST_LINK]),
         );
+    }
+
+    /// Drops node `index`'s ICMP echo requests to the router (nftables, in its namespace)
+    /// and returns the moment just before; the link itself stays up.
+    pub(crate) fn block_pings(&self, index: u8) -> Result<SystemTime, String> {
+        let router = self.router.ok_or("this cluster pings no router")?;
+        let net = self.node(index).net();
+        let script = format!(
+            "table inet {PING_BLOCK_TABLE} {{\n  chain out {{\n    type filter hook output \
+             priority 0;\n    ip daddr {router} icmp type echo-request drop\n  }}\n}}\n"
+        );
+        let path = net.dir.join("block-router.nft");
+        write_file(&path, &script, 0o644);
+        let at = SystemTime::now();
+        run_checked(net.exec(NFT).arg("-f").arg(&path));
+        Ok(at)
+    }
+
+    /// Lets node `index` reach the router again and returns the moment just before.
+    pub(crate) fn unblock_pings(&self, index: u8) -> SystemTime {
+        let at = SystemTime::now();
+        run_checked(self.node(index).net().exec(NFT).args([
+            "delete",
+            "table",
+            "inet",
+            PING_BLOCK_TABLE,
+        ]));
+        at
     }
 
     /// Whether the implementation has a command that moves a group away on request.

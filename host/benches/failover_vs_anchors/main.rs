@@ -19,7 +19,10 @@
 //! keepalive 200ms/deadtime 700ms and 10ms/40ms against keepalived at advert_int 0.2 and
 //! 0.01, equal detection windows), and `meatware` (vigil and Heartbeat at keepalive
 //! 200ms/deadtime 1, both fenced with `stonith_host * meatware node1 node2`: the
-//! operator's `meatclient -c node1` on the survivor → the address there).
+//! operator's `meatclient -c node1` on the survivor → the address there), and
+//! `connectivity` (vigil and Heartbeat at keepalive 200ms/deadtime 1, both pinging a router
+//! with `respawn hacluster …/ipfail`: node1's pings dropped → the address on node2, and back
+//! once they pass again).
 //!
 //! It is a measurement, not a test: it asserts nothing about time and prints what it saw.
 //! It must not change the lab support it borrows from the integration tests; it only swaps
@@ -53,10 +56,13 @@ use support::is_root;
 use support::netns::Lab;
 use support::vigil_node::VIGIL_BIN;
 
-use cluster::{Bench, DEBIAN_MEATCLIENT, HEARTBEAT_IPADDR_WRAPPER, HEARTBEAT_STANDBY, IFCONFIG};
+use cluster::{
+    Bench, DEBIAN_MEATCLIENT, HEARTBEAT_IPADDR_WRAPPER, HEARTBEAT_IPFAIL, HEARTBEAT_STANDBY,
+    IFCONFIG, NFT,
+};
 use keepalived::KEEPALIVED;
-use report::{print_meatware_part, print_part};
-use trials::{run_meatware_series, run_series};
+use report::{print_ipfail_part, print_meatware_part, print_part};
+use trials::{run_ipfail_series, run_meatware_series, run_series};
 
 /// One ha.cf timing, for vigil and Heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,14 +295,16 @@ struct Options {
     vs_keepalived: bool,
     /// Run the meatware part (vigil and Heartbeat fenced with meatware).
     meatware: bool,
+    /// Run the connectivity part (vigil's built-in ipfail and Heartbeat's ipfail).
+    connectivity: bool,
     /// Trials of each measurement per implementation and timing.
     trials: usize,
 }
 
 impl Options {
     /// What the harness accepts, printed with an argument error.
-    const USAGE: &'static str =
-        "usage: failover_vs_anchors [vs-heartbeat] [vs-keepalived] [meatware] [--trials N]";
+    const USAGE: &'static str = "usage: failover_vs_anchors [vs-heartbeat] [vs-keepalived] [meatware] [connectivity] \
+         [--trials N]";
 
     /// Parses the arguments after `--`; `--bench`, which cargo adds, is ignored.
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -304,6 +312,7 @@ impl Options {
             vs_heartbeat: false,
             vs_keepalived: false,
             meatware: false,
+            connectivity: false,
             trials: 5,
         };
         let mut args = args.peekable();
@@ -313,6 +322,7 @@ impl Options {
                 "vs-heartbeat" => options.vs_heartbeat = true,
                 "vs-keepalived" => options.vs_keepalived = true,
                 "meatware" => options.meatware = true,
+                "connectivity" => options.connectivity = true,
                 "--trials" => {
                     let value = args.next().ok_or("--trials needs a number")?;
                     options.trials =
@@ -327,10 +337,15 @@ impl Options {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        if !(options.vs_heartbeat || options.vs_keepalived || options.meatware) {
+        if !(options.vs_heartbeat
+            || options.vs_keepalived
+            || options.meatware
+            || options.connectivity)
+        {
             options.vs_heartbeat = true;
             options.vs_keepalived = true;
             options.meatware = true;
+            options.connectivity = true;
         }
         Ok(options)
     }
@@ -418,7 +433,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
     let nets = [lab.add_node(1), lab.add_node(2)];
-    let mut bench = Bench::new(&lab, &nets, installed.tcpdump);
+    let router = lab.add_node(ROUTER_INDEX);
+    let mut bench = Bench::new(&lab, &nets, &router, installed.tcpdump);
     let parts = [
         (options.vs_heartbeat, Part::VS_HEARTBEAT),
         (options.vs_keepalived, Part::VS_KEEPALIVED),
@@ -449,7 +465,45 @@ fn main() -> ExitCode {
     if options.meatware {
         run_meatware_part(&mut bench, &installed, options.trials);
     }
+    if options.connectivity {
+        run_connectivity_part(&mut bench, &installed, options.trials);
+    }
     ExitCode::SUCCESS
+}
+
+/// The lab index of the router the connectivity part pings.
+const ROUTER_INDEX: u8 = 50;
+
+/// The connectivity part: vigil's built-in connectivity failover, then Heartbeat's ipfail,
+/// at the lab's timing.
+fn run_connectivity_part(bench: &mut Bench<'_>, installed: &Installed, trials: usize) {
+    if !Path::new(NFT).exists() {
+        println!(
+            "connectivity: not run: nftables ({NFT}) drops the owner's pings to the router. \
+             Install the Debian package nftables.\n"
+        );
+        return;
+    }
+    eprintln!("connectivity: {trials} trials per implementation");
+    let load_before = load_average();
+    let timing = Timing::HaCf(HaCfTiming::SUBSECOND);
+    let mut series = vec![run_ipfail_series(
+        bench,
+        Implementation::Vigil,
+        timing,
+        trials,
+    )];
+    if installed.heartbeat && Path::new(HEARTBEAT_IPFAIL).exists() {
+        series.push(run_ipfail_series(
+            bench,
+            Implementation::Heartbeat,
+            timing,
+            trials,
+        ));
+    } else {
+        println!("Heartbeat's ipfail ({HEARTBEAT_IPFAIL}) is not installed: vigil alone.\n");
+    }
+    print_ipfail_part(&series, &load_before);
 }
 
 /// The meatware part: vigil, then Heartbeat, at the lab's timing, fenced with meatware.

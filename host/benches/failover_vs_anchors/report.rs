@@ -96,6 +96,65 @@ pub(crate) fn print_part(part: &Part, all: &[Series], load_before: &str, arp_mea
     println!("{out}");
 }
 
+/// Prints the connectivity part: ping node lost by the owner → the address on the peer, and
+/// back, for every series, and why series stopped.
+pub(crate) fn print_ipfail_part(all: &[Series], load_before: &str) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## connectivity: the owner loses the ping node → the address on the peer\n"
+    );
+    let _ = writeln!(
+        out,
+        "Both nodes ping one router (`ping ROUTER`, a namespace where only the kernel \
+         answers) and have `respawn hacluster /usr/libexec/heartbeat/ipfail`: Heartbeat runs \
+         ipfail, vigil maps the line onto its built-in connectivity failover (dampening \
+         `deadping`, the deadtime). Per trial node1's echo requests to the router are dropped \
+         by nftables in its namespace (t0: just before `nft` runs; t1: node2's RTM_NEWADDR for \
+         the address), then let through again (t0) until the address is back on node1 (t1, \
+         `auto_failback on`). Load average {load_before} → {}.\n",
+        load_average()
+    );
+    let _ = writeln!(
+        out,
+        "| implementation | timing | measurement | trials | median ms | min ms | max ms |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for series in all {
+        for (measurement, label) in [
+            (
+                Measurement::PingLostToAddress,
+                "ping node lost on node1 → address on node2",
+            ),
+            (
+                Measurement::PingBackToAddress,
+                "ping node back on node1 → address on node1",
+            ),
+        ] {
+            match Summary::of(series.values(measurement).iter().copied()) {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {label} | {} | {:.1} | {:.1} | {:.1} |",
+                        series.implementation, series.timing, s.count, s.median, s.min, s.max
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {label} | 0 | – | – | – |",
+                        series.implementation, series.timing
+                    );
+                }
+            }
+        }
+    }
+    for series in all {
+        write_notes(&mut out, series);
+    }
+    println!("{out}");
+}
+
 /// Prints the meatware part: the confirmation → address table of every series, why series
 /// stopped, and the verdict.
 pub(crate) fn print_meatware_part(all: &[Series], load_before: &str) {

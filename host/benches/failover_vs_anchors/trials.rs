@@ -1,8 +1,10 @@
 //! The trials: what happens, in what order, on one cluster, and what each trial times.
 //!
-//! Owns the four kinds of trial — cold start, standby move, the failover cycle (death of
-//! the owner, takeover by the survivor, the owner's return and failback), and the meatware
-//! confirmation (the survivor waits for the operator's `meatclient` before it takes over) —
+//! Owns the five kinds of trial — cold start, standby move, the failover cycle (death of
+//! the owner, takeover by the survivor, the owner's return and failback), the meatware
+//! confirmation (the survivor waits for the operator's `meatclient` before it takes over),
+//! and the connectivity cycle (the owner loses the ping node, the peer takes over, the ping
+//! node comes back and the group fails back) —
 //! and the series that run them on one cluster: cold starts first (the last leaves the
 //! cluster running), then standby moves, then failover cycles; or, on a cluster fenced with
 //! meatware, one cold start and then meatware confirmations. A trial that fails ends its
@@ -67,6 +69,10 @@ pub(crate) enum Measurement {
     /// With meatware fencing: `meatclient -c node1` answered `y` on node2 → the address on
     /// node2.
     MeatwareConfirmToAddress,
+    /// Connectivity failover: node1's pings to the router dropped → the address on node2.
+    PingLostToAddress,
+    /// Connectivity failover: node1 reaches the router again → the address back on node1.
+    PingBackToAddress,
 }
 
 /// The trials of one implementation at one timing.
@@ -183,6 +189,97 @@ pub(crate) fn run_meatware_series(
         }
     }
     series
+}
+
+/// Runs `trials` connectivity trials on one fresh cluster of `implementation` at `timing`
+/// that pings the router and has `respawn hacluster …/ipfail` (Heartbeat runs ipfail, vigil
+/// its built-in logic): one cold start, then per trial node1 loses the router and gets it
+/// back.
+pub(crate) fn run_ipfail_series(
+    bench: &mut Bench<'_>,
+    implementation: Implementation,
+    timing: Timing,
+    trials: usize,
+) -> Series {
+    eprintln!("  {implementation} at {timing}, pinging a router, with ipfail's line");
+    let mut series = Series {
+        implementation,
+        timing,
+        samples: BTreeMap::new(),
+        arp_missed: 0,
+        stale_announcements: 0,
+        failures: Vec::new(),
+    };
+    let mut cluster = match bench.ping_cluster(implementation, timing) {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            series
+                .failures
+                .push(format!("the cluster did not start: {e}"));
+            return series;
+        }
+    };
+    let failed = |cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String| {
+        format!("{what}: {e}; {}", cluster.diagnostics(began))
+    };
+    let began = SystemTime::now();
+    if let Err(e) = cold_start_trial(&mut cluster) {
+        series
+            .failures
+            .push(failed(&cluster, "cold start", began, e));
+        return series;
+    }
+    for index in 1..=trials {
+        let began = SystemTime::now();
+        match ipfail_trial(&mut cluster) {
+            Ok((lost, back)) => {
+                eprintln!(
+                    "    connectivity {index}: ping lost → address on node2 {lost:.1} ms, \
+                     ping back → address on node1 {back:.1} ms"
+                );
+                series.record(Measurement::PingLostToAddress, lost);
+                series.record(Measurement::PingBackToAddress, back);
+            }
+            Err(e) => {
+                series
+                    .failures
+                    .push(failed(&cluster, &format!("connectivity {index}"), began, e));
+                let _ = cluster.unblock_pings(1);
+                break;
+            }
+        }
+    }
+    series
+}
+
+/// With the group settled on node1 (and running long enough for both nodes to see the
+/// router): node1's echo requests to the router are dropped, and the time to the address on
+/// node2 is taken; then they pass again, and the time to the address back on node1 (with
+/// `auto_failback on`).
+fn ipfail_trial(cluster: &mut Cluster<'_>) -> Result<(f64, f64), String> {
+    cluster.settle_on(1, SETTLE_TIMEOUT)?;
+    cluster.await_uptime();
+    let lost = cluster.block_pings(1)?;
+    let taken = cluster
+        .watch
+        .first_after(2, Change::Appeared, lost, MOVE_TIMEOUT)
+        .ok_or_else(|| {
+            format!(
+                "the address did not appear on node2 within {MOVE_TIMEOUT:?} of node1 losing \
+                 the router"
+            )
+        })?;
+    let back = cluster.unblock_pings(1);
+    let returned = cluster
+        .watch
+        .first_after(1, Change::Appeared, back, MOVE_TIMEOUT)
+        .ok_or_else(|| {
+            format!(
+                "the address did not come back to node1 within {MOVE_TIMEOUT:?} of the router \
+                 answering it again"
+            )
+        })?;
+    Ok((ms_between(lost, taken), ms_between(back, returned)))
 }
 
 /// With the group settled on node1: node1 dies (frozen and cut off); once node2's meatware

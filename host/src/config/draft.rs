@@ -219,6 +219,7 @@ impl Settings {
             stonith: self.stonith,
             clients: self.clients,
             watchdog: self.watchdog,
+            connectivity_failover: None,
         }
     }
 }

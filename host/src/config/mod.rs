@@ -37,10 +37,10 @@ use crate::wire::auth::{AuthKeys, AuthMethod};
 
 pub use error::ConfigError;
 pub use model::{
-    ApiAuthRule, AutoFailback, ClientProgram, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET,
-    DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, HEARTBEAT_STATE_DIR,
-    MonitorSetting, MsgFormat, ResourceEntry, ResourceGroupConfig, StonithConfig, StonithParams,
-    Timing, VIGIL_STATE_DIR,
+    ApiAuthRule, AutoFailback, ClientProgram, ClusterConfig, ConfigSource, ConnectivityFailover,
+    DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR,
+    HEARTBEAT_STATE_DIR, MonitorSetting, MsgFormat, ResourceEntry, ResourceGroupConfig,
+    StonithConfig, StonithParams, Timing, VIGIL_STATE_DIR,
 };
 pub use nodename::local_node_name;
 pub use yaml::to_yaml;

@@ -298,6 +298,24 @@ pub struct ClusterConfig {
     pub clients: Vec<ClientProgram>,
     /// The watchdog device fed on each of this node's heartbeats (`watchdog`); `None`: none.
     pub watchdog: Option<PathBuf>,
+    /// Connectivity-driven failover (YAML `connectivity_failover`); `None`: off, unless a
+    /// `respawn … ipfail` line asks for it (the daemon maps that line onto it).
+    pub connectivity_failover: Option<ConnectivityFailover>,
+}
+
+/// Connectivity-driven failover, vigil's built-in ipfail: a node that sees fewer ping nodes
+/// than a peer that could run a group gives the group to that peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectivityFailover {
+    /// How long a difference in ping counts (or its end) must last before a group moves, so
+    /// a flapping ping node does not bounce it; `None`: `deadping`, so that a move needs
+    /// about two ping deadtimes of lost connectivity.
+    pub dampening: Option<Duration>,
+}
+
+impl ConnectivityFailover {
+    /// The longest dampening accepted: an hour of lost connectivity is not "flapping".
+    pub const MAX_DAMPENING: Duration = Duration::from_secs(3600);
 }
 
 /// One `apiauth CLIENT [uid=…] [gid=…]` line (spec §3.2, §9.1): the processes (by the

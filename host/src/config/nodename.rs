@@ -160,6 +160,7 @@ mod tests {
             api_auth: Vec::new(),
             clients: Vec::new(),
             watchdog: None,
+            connectivity_failover: None,
         }
     }
 

@@ -26,9 +26,10 @@ use super::authkeys::{parse_method, parse_slot};
 use super::draft::{ClusterDraft, Places, written_medium_args};
 use super::error::ConfigError;
 use super::model::{
-    AutoFailback, ClusterConfig, ConfigSource, DEFAULT_API_SOCKET, DEFAULT_HOPFUDGE,
-    DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, MonitorSetting, MsgFormat, ResourceEntry,
-    ResourceGroupConfig, StonithConfig, StonithParams, Timing, VIGIL_STATE_DIR,
+    AutoFailback, ClusterConfig, ConfigSource, ConnectivityFailover, DEFAULT_API_SOCKET,
+    DEFAULT_HOPFUDGE, DEFAULT_UDP_PORT, GenerationMethod, HEARTBEAT_HA_DIR, MonitorSetting,
+    MsgFormat, ResourceEntry, ResourceGroupConfig, StonithConfig, StonithParams, Timing,
+    VIGIL_STATE_DIR,
 };
 use super::values::{format_duration, parse_bool, parse_time, parse_uint};
 
@@ -105,6 +106,22 @@ struct ClusterFile {
     /// Who may sign on to the client API as which client (ha.cf `apiauth` lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     apiauth: Vec<ApiAuthEntry>,
+    /// Connectivity-driven failover (vigil's built-in ipfail); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connectivity_failover: Option<ConnectivityEntry>,
+}
+
+/// The `connectivity_failover` mapping.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ dampening: 5s }` (or `{}` for the default dampening)"
+)]
+struct ConnectivityEntry {
+    /// How long a difference in ping counts must last before a group moves (default:
+    /// `deadping`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dampening: Option<Scalar>,
 }
 
 /// One client API permission: the client name and the users and groups allowed to use it.
@@ -622,9 +639,24 @@ pub(crate) fn parse(
         None => None,
     };
     let resource_groups = resource_groups(&file.resource_groups, &settings.nodes, &yaml)?;
+    let connectivity_failover = match &file.connectivity_failover {
+        None => None,
+        Some(entry) => Some(ConnectivityFailover {
+            dampening: match &entry.dampening {
+                None => None,
+                Some(value) => Some(bounded_time(
+                    value,
+                    "dampening",
+                    Duration::ZERO..=ConnectivityFailover::MAX_DAMPENING,
+                    "at most an hour",
+                    || yaml.origin(&[Step::Key("connectivity_failover"), Step::Key("dampening")]),
+                )?),
+            },
+        }),
+    };
     let mut settings = settings;
     settings.stonith = stonith_devices(&file.stonith, &settings.nodes, &yaml)?;
-    Ok(settings.into_config(
+    let mut config = settings.into_config(
         ConfigSource::Yaml(path.to_path_buf()),
         node_name,
         auth,
@@ -634,7 +666,9 @@ pub(crate) fn parse(
             api_socket: PathBuf::from(file.api_socket.as_deref().unwrap_or(DEFAULT_API_SOCKET)),
             script_dir: PathBuf::from(file.ha_dir.as_deref().unwrap_or(HEARTBEAT_HA_DIR)),
         },
-    ))
+    );
+    config.connectivity_failover = connectivity_failover;
+    Ok(config)
 }
 
 /// The `auth` entry as key slots, with the same rules as authkeys.
@@ -1181,6 +1215,13 @@ pub fn to_yaml(config: &ClusterConfig) -> String {
                 gid: rule.groups.clone(),
             })
             .collect(),
+        connectivity_failover: config
+            .connectivity_failover
+            .map(|connectivity| ConnectivityEntry {
+                dampening: connectivity
+                    .dampening
+                    .map(|dampening| Scalar(format_duration(dampening))),
+            }),
     };
     let mut out = String::from("# vigil cluster configuration");
     match &config.source {
@@ -1959,6 +2000,39 @@ mod tests {
         }
         assert_eq!(again.clients, first.clients, "{yaml}");
         assert_eq!(again.watchdog, first.watchdog, "{yaml}");
+    }
+
+    #[test]
+    fn connectivity_failover_is_off_unless_asked_and_survives_a_round_trip() {
+        assert_eq!(parse_ok(BASE).connectivity_failover, None);
+        let default = parse_ok(&format!("{BASE}connectivity_failover: {{}}\n"));
+        assert_eq!(
+            default.connectivity_failover,
+            Some(ConnectivityFailover { dampening: None })
+        );
+        let set = parse_ok(&format!(
+            "{BASE}connectivity_failover: {{ dampening: 2500ms }}\n"
+        ));
+        assert_eq!(
+            set.connectivity_failover,
+            Some(ConnectivityFailover {
+                dampening: Some(Duration::from_millis(2500))
+            })
+        );
+        for config in [default, set] {
+            let yaml = to_yaml(&config);
+            assert_eq!(
+                parse_ok(&yaml).connectivity_failover,
+                config.connectivity_failover,
+                "{yaml}"
+            );
+        }
+        let refused = parse_err(&format!(
+            "{BASE}connectivity_failover: {{ dampening: 7200 }}\n"
+        ));
+        assert!(refused.contains("dampening"), "{refused}");
+        let refused = parse_err(&format!("{BASE}connectivity_failover: {{ delay: 1 }}\n"));
+        assert!(refused.contains("unknown field"), "{refused}");
     }
 
     #[test]

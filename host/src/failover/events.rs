@@ -121,6 +121,20 @@ pub enum FailoverEvent {
     },
     /// Our first resource acquisition after start is complete.
     InitialAcquisitionComplete,
+    /// Connectivity failover: we now stand by for a group because a candidate peer has seen
+    /// more ping nodes than we do for the whole dampening time, or that standby ended.
+    ConnectivityStandby {
+        /// The group key.
+        group: String,
+        /// Whether we stand by for it now (otherwise the standby ended).
+        standby: bool,
+        /// How many ping nodes we see.
+        ours: u32,
+        /// The peer seeing the most of them (empty when no peer reported a count).
+        peer: String,
+        /// How many that peer sees.
+        theirs: u32,
+    },
     /// Our standby set changed by operator command or on a peer's takeover.
     GoingStandby {
         /// The groups, from our point of view.
@@ -226,6 +240,7 @@ impl FailoverEvent {
             FailoverEvent::PeerSilent { .. } => "peer_silent",
             FailoverEvent::DuplicateOwner { .. } => "duplicate_owner",
             FailoverEvent::InitialAcquisitionComplete => "initial_acquisition_complete",
+            FailoverEvent::ConnectivityStandby { .. } => "connectivity_standby",
             FailoverEvent::GoingStandby { .. } => "going_standby",
             FailoverEvent::TakingOver { .. } => "taking_over",
             FailoverEvent::PeerGoingStandby { .. } => "peer_going_standby",
@@ -254,7 +269,8 @@ impl FailoverEvent {
             | FailoverEvent::StopRetry { group, .. }
             | FailoverEvent::StopFailed { group, .. }
             | FailoverEvent::MonitorFailed { group, .. }
-            | FailoverEvent::DuplicateOwner { group, .. } => Some(group),
+            | FailoverEvent::DuplicateOwner { group, .. }
+            | FailoverEvent::ConnectivityStandby { group, .. } => Some(group),
             _ => None,
         }
     }
@@ -405,6 +421,27 @@ impl fmt::Display for FailoverEvent {
             FailoverEvent::FencingCancelled { node } => write!(
                 f,
                 "{node} came back before it was reset: not fencing it, its resources stay its own"
+            ),
+            FailoverEvent::ConnectivityStandby {
+                group,
+                standby: true,
+                ours,
+                peer,
+                theirs,
+            } => write!(
+                f,
+                "{peer} sees {theirs} ping nodes, we see {ours}: standing by for {group} \
+                 (connectivity failover, as ipfail did)"
+            ),
+            FailoverEvent::ConnectivityStandby {
+                group,
+                standby: false,
+                ours,
+                ..
+            } => write!(
+                f,
+                "no peer sees more ping nodes than we do ({ours}): no longer standing by for \
+                 {group}"
             ),
             FailoverEvent::PeerSilent { node } => write!(
                 f,

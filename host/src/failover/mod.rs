@@ -106,13 +106,23 @@
 //! resources may be monitored and restarted in place; a failed start marks the group
 //! ineligible here at once instead of running `hb_standby` 30 s later.
 //!
+//! # Connectivity failover
+//!
+//! With [`Failover::with_connectivity`] (what Heartbeat's ipfail did), a node stands by for a
+//! group while a candidate vigil peer has reported seeing more ping nodes than we do, for the
+//! whole dampening time; the standby is announced like operator standby, so the peer claims
+//! and starts the group once we released it. When counts are equal again for the dampening
+//! time the standby ends, and the group follows `auto_failback`. See `connectivity`.
+//!
 //! Submodules: [`events`] (what we log), [`status`] (the API snapshot), `messages` (the wire
 //! vocabulary), `peers` (what we know of each node), `runner` (one group's operations),
-//! `exchange` (the Heartbeat standby exchange).
+//! `exchange` (the Heartbeat standby exchange), `connectivity` (ping counts and the dampened
+//! connectivity standby).
 
 pub mod events;
 pub mod status;
 
+mod connectivity;
 mod exchange;
 mod fencing;
 mod messages;
@@ -129,6 +139,7 @@ use std::time::Duration;
 
 use vigil_plugin_api::{AgentAction, OcfStatus};
 
+pub use connectivity::ConnectivityConfig;
 pub use events::FailoverEvent;
 pub use fencing::FencingStatus;
 pub use messages::{HoldSet, MessageError};
@@ -137,6 +148,7 @@ pub use status::{FailoverStatus, GroupStatus, LocalGroupState, ResourceStatus};
 use crate::config::AutoFailback;
 use crate::membership::{MembershipEvent, NodeStatus, Now};
 use crate::wire::Message;
+use connectivity::Connectivity;
 use exchange::{Exchange, Phase as ExchangePhase};
 use messages::{NodeState, SeenEntry, StandbyStep};
 use peers::{Knowledge, Peer, PeerKind};
@@ -385,6 +397,8 @@ pub struct Failover {
     fences: BTreeMap<usize, fencing::FenceNeed>,
     /// The number of the last reset attempt asked for.
     fence_attempts: u64,
+    /// Connectivity-driven failover, when enabled ([`Failover::with_connectivity`]).
+    connectivity: Option<Connectivity>,
 }
 
 impl Failover {
@@ -473,7 +487,16 @@ impl Failover {
             fence_device: config.fence_device,
             fences: BTreeMap::new(),
             fence_attempts: 0,
+            connectivity: None,
         }
+    }
+
+    /// Enables connectivity-driven failover (what Heartbeat's ipfail did): this node stands
+    /// by for a group while a candidate peer sees more ping nodes, dampened (see the
+    /// `connectivity` module). Called once, before the first input.
+    pub fn with_connectivity(mut self, config: ConnectivityConfig) -> Self {
+        self.connectivity = Some(Connectivity::new(config));
+        self
     }
 
     /// Feeds one input at `now` and returns what to do, in order. Messages announcing a group
@@ -504,6 +527,7 @@ impl Failover {
             Input::Takeover(set) => self.on_takeover_command(set, &mut out),
             Input::Shutdown => self.begin_shutdown(&mut out),
         }
+        self.update_connectivity(now, &mut out);
         self.reconcile(now, &mut out);
         out
     }
@@ -534,6 +558,11 @@ impl Failover {
             .chain(runners)
             .chain(answers)
             .chain(self.next_fencing_deadline())
+            .chain(
+                self.connectivity
+                    .as_ref()
+                    .and_then(Connectivity::next_deadline),
+            )
             .min()
     }
 
@@ -581,7 +610,7 @@ impl Failover {
                         .collect(),
                     owner: owner.map(|i| self.name(i).to_string()),
                     local,
-                    standby: self.standby.contains(&g),
+                    standby: self.stands_by(self.local, g),
                 }
             })
             .collect();
@@ -668,6 +697,10 @@ impl Failover {
     fn stands_by(&self, node: usize, group: usize) -> bool {
         if node == self.local {
             self.standby.contains(&group)
+                || self
+                    .connectivity
+                    .as_ref()
+                    .is_some_and(|c| c.stands_by(group))
         } else {
             self.peers
                 .get(node)
@@ -782,11 +815,21 @@ impl Failover {
                 self.starting_requested = true;
             }
             MembershipEvent::NodeStatus { node, new, .. } => {
+                if let Some(c) = &mut self.connectivity
+                    && c.on_ping_status(&node, new != NodeStatus::Dead)
+                {
+                    return;
+                }
                 let Some(i) = self.node_index(&node).filter(|&i| i != self.local) else {
                     return;
                 };
                 let was_alive = self.peers[i].alive;
                 let alive = new.is_alive();
+                if was_alive != alive
+                    && let Some(c) = &mut self.connectivity
+                {
+                    c.peer_changed(i);
+                }
                 self.peers[i].status = new;
                 self.peers[i].alive = alive;
                 if was_alive && !alive {
@@ -819,6 +862,9 @@ impl Failover {
                 };
                 self.release_groups_of_lost_node(i, out);
                 self.peers[i].new_run();
+                if let Some(c) = &mut self.connectivity {
+                    c.peer_changed(i);
+                }
             }
             MembershipEvent::ReturnedAfterPartition { node } => {
                 let Some(i) = self.node_index(&node).filter(|&i| i != self.local) else {
@@ -907,6 +953,10 @@ impl Failover {
                 self.on_shutdone(node, out);
                 Ok(())
             }
+            Some(connectivity::T_PING_COUNT) => match &mut self.connectivity {
+                Some(c) => c.on_count(node, message),
+                None => Ok(()),
+            },
             _ => Ok(()),
         };
         if let Err(error) = result {
@@ -1574,6 +1624,58 @@ impl Failover {
 
     // ---------------------------------------------------------------- decisions
 
+    /// Connectivity failover: sends our ping count when due and moves our connectivity
+    /// standby, group by group, once a candidate peer has seen more ping nodes than we do
+    /// (or no longer does) for the whole dampening time.
+    fn update_connectivity(&mut self, now: Duration, out: &mut Vec<Output>) {
+        if self.connectivity.is_none() || !self.is_ready() {
+            return;
+        }
+        let Some(c) = self.connectivity.as_ref() else {
+            return;
+        };
+        let ours = c.local_count();
+        let best: Vec<Option<(usize, u32)>> = (0..self.groups.len())
+            .map(|g| {
+                self.groups[g]
+                    .order
+                    .iter()
+                    .copied()
+                    .filter(|&n| n != self.local && self.is_candidate(n, g))
+                    .filter_map(|n| c.peer_count(n).map(|count| (n, count)))
+                    .max_by_key(|&(_, count)| count)
+            })
+            .collect();
+        let Some(c) = self.connectivity.as_mut() else {
+            return;
+        };
+        if let Some(message) = c.message_due(now) {
+            out.push(Output::Send(message));
+        }
+        let mut changes = Vec::new();
+        for (g, best) in best.iter().enumerate() {
+            let outranked = best.is_some_and(|(_, theirs)| theirs > ours);
+            if let Some(change) = c.step(g, outranked, now) {
+                changes.push((change, *best));
+            }
+        }
+        for (change, best) in changes {
+            let (peer, theirs) = best.map_or((String::new(), ours), |(n, count)| {
+                (self.name(n).to_string(), count)
+            });
+            Self::event(
+                out,
+                FailoverEvent::ConnectivityStandby {
+                    group: self.groups[change.group].key.clone(),
+                    standby: change.standby,
+                    ours,
+                    peer,
+                    theirs,
+                },
+            );
+        }
+    }
+
     /// After every input: decide claims, acquisitions and releases, move the standby
     /// exchange on, announce what changed, then ask for the next operations.
     fn reconcile(&mut self, now: Duration, out: &mut Vec<Output>) {
@@ -1947,7 +2049,10 @@ impl Failover {
             stable: self.settled_apart_from_exchange() && asking,
             held,
             claims,
-            standby: self.standby.clone(),
+            standby: match &self.connectivity {
+                Some(c) => self.standby.union(c.standby()).copied().collect(),
+                None => self.standby.clone(),
+            },
             failed: self.failed.clone(),
         }
     }

@@ -154,6 +154,8 @@ struct Cluster {
     fence_requests: Vec<(usize, String, u64)>,
     groups: Vec<GroupConfig>,
     mode: AutoFailback,
+    /// Connectivity failover, enabled on every node when set.
+    connectivity: Option<ConnectivityConfig>,
 }
 
 impl Cluster {
@@ -172,6 +174,7 @@ impl Cluster {
             fence_requests: Vec::new(),
             groups: groups.to_vec(),
             mode,
+            connectivity: None,
         }
     }
 
@@ -199,7 +202,11 @@ impl Cluster {
         // Every run names itself differently.
         run.rng_seed = run.rng_seed.wrapping_add(self.now << 8);
         run.fence_device = self.fence_device.clone();
-        self.nodes[i] = Some(Failover::new(run));
+        let mut machine = Failover::new(run);
+        if let Some(connectivity) = &self.connectivity {
+            machine = machine.with_connectivity(connectivity.clone());
+        }
+        self.nodes[i] = Some(machine);
         self.active[i].clear();
         for j in 0..self.nodes.len() {
             if j == i {
@@ -1703,4 +1710,187 @@ fn the_answer_to_a_cancelled_reset_does_not_complete_a_later_one() {
     // The current request's answer does.
     answer_fence(&mut cluster, Ok(()));
     assert_eq!(cluster.running(0), ["b"]);
+}
+
+// ------------------------------------------------------------------ connectivity failover
+
+/// The one ping node of the connectivity tests.
+const ROUTER: &str = "198.18.0.254";
+/// Their dampening.
+const DAMPENING_MS: u64 = 2000;
+
+/// hb1 and hb2 with connectivity failover, group `g` preferred by hb1 and running there,
+/// both seeing the router.
+fn connectivity_cluster(mode: AutoFailback) -> Cluster {
+    let mut cluster = Cluster::new(&["hb1", "hb2"], &[group("g", "hb1", &[])], mode);
+    cluster.connectivity = Some(ConnectivityConfig {
+        ping_nodes: vec![ROUTER.to_string()],
+        dampening: Duration::from_millis(DAMPENING_MS),
+        refresh: Duration::from_millis(1000),
+    });
+    for i in 0..2 {
+        cluster.boot(i);
+    }
+    cluster.settle();
+    for i in 0..2 {
+        cluster.router(i, true);
+    }
+    cluster.advance(DAMPENING_MS * 2);
+    assert_eq!(cluster.running(0), ["hb1"]);
+    cluster
+}
+
+impl Cluster {
+    /// Membership of node `i` reports the router answering (`up`) or dead.
+    fn router(&mut self, i: usize, up: bool) {
+        let (old, new) = if up {
+            (NodeStatus::Dead, NodeStatus::Ping)
+        } else {
+            (NodeStatus::Ping, NodeStatus::Dead)
+        };
+        self.input(i, status(ROUTER, old, new));
+        self.settle();
+    }
+
+    fn connectivity_events(&self) -> Vec<&(usize, String)> {
+        self.events
+            .iter()
+            .filter(|(_, e)| e.contains("ping nodes"))
+            .collect()
+    }
+}
+
+#[test]
+fn a_flapping_ping_node_moves_a_group_once_and_does_not_bounce_it_back() {
+    let mut cluster = connectivity_cluster(AutoFailback::On);
+    for _ in 0..5 {
+        cluster.router(0, false);
+        assert_eq!(cluster.running(0), ["hb2"]);
+        cluster.advance(DAMPENING_MS - 500);
+        cluster.router(0, true);
+        cluster.advance(DAMPENING_MS - 500);
+        assert_eq!(cluster.running(0), ["hb2"], "back before counts held equal");
+    }
+    cluster.advance(DAMPENING_MS * 3);
+    assert_eq!(cluster.running(0), ["hb1"]);
+    let moves: Vec<_> = cluster
+        .connectivity_events()
+        .into_iter()
+        .filter(|(i, _)| *i == 0)
+        .collect();
+    assert_eq!(moves.len(), 2, "one standby and its end: {moves:?}");
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn an_owner_that_loses_a_ping_node_its_peer_still_sees_hands_its_group_over_at_once() {
+    let mut cluster = connectivity_cluster(AutoFailback::On);
+    cluster.router(0, false);
+    assert_eq!(
+        cluster.running(0),
+        ["hb2"],
+        "deadping already dampened the loss"
+    );
+    assert!(cluster.status(0).groups[0].standby);
+    assert!(
+        cluster
+            .connectivity_events()
+            .iter()
+            .any(|(i, e)| *i == 0 && e.contains("hb2 sees 1 ping nodes, we see 0")),
+        "{:?}",
+        cluster.events
+    );
+    // hb2 keeps it for as long as it sees more.
+    cluster.advance(DAMPENING_MS * 5);
+    assert_eq!(cluster.running(0), ["hb2"]);
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn equal_counts_again_return_the_group_with_auto_failback_on() {
+    let mut cluster = connectivity_cluster(AutoFailback::On);
+    cluster.router(0, false);
+    cluster.advance(DAMPENING_MS + 100);
+    assert_eq!(cluster.running(0), ["hb2"]);
+    cluster.router(0, true);
+    cluster.advance(DAMPENING_MS - 100);
+    assert_eq!(cluster.running(0), ["hb2"], "the return is dampened too");
+    cluster.advance(200);
+    assert_eq!(cluster.running(0), ["hb1"]);
+    assert!(!cluster.status(0).groups[0].standby);
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn equal_counts_again_leave_the_group_on_the_peer_with_auto_failback_off() {
+    let mut cluster = connectivity_cluster(AutoFailback::Off);
+    cluster.router(0, false);
+    cluster.advance(DAMPENING_MS + 100);
+    assert_eq!(cluster.running(0), ["hb2"]);
+    cluster.router(0, true);
+    cluster.advance(DAMPENING_MS * 3);
+    assert_eq!(cluster.running(0), ["hb2"]);
+    assert!(!cluster.status(0).groups[0].standby);
+    cluster.assert_never_duplicated();
+}
+
+#[test]
+fn a_peer_that_sees_fewer_ping_nodes_does_not_take_a_group() {
+    let mut cluster = connectivity_cluster(AutoFailback::On);
+    cluster.router(1, false);
+    cluster.advance(DAMPENING_MS * 3);
+    assert_eq!(cluster.running(0), ["hb1"]);
+    // And a peer without a count (dead, then back before it sent one) never outranks us.
+    cluster.kill(1);
+    cluster.router(0, false);
+    cluster.advance(DAMPENING_MS * 3);
+    assert_eq!(cluster.running(0), ["hb1"]);
+}
+
+#[test]
+fn ping_counts_are_sent_on_change_and_malformed_ones_are_reported() {
+    let mut machine = Failover::new(config(
+        "hb1",
+        &["hb1", "hb2"],
+        &[group("g", "hb1", &[])],
+        AutoFailback::On,
+    ))
+    .with_connectivity(ConnectivityConfig {
+        ping_nodes: vec![ROUTER.to_string()],
+        dampening: Duration::from_secs(2),
+        refresh: Duration::from_secs(1),
+    });
+    machine.handle(dead("hb2"), at(0));
+    // A ping node counts as answering until it is declared dead.
+    let outputs = machine.handle(comm_up(), at(10));
+    let counts = of_type(&outputs, "vigil-ping-count");
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].get_str("count"), Some("1"));
+    let outputs = machine.handle(status(ROUTER, NodeStatus::Init, NodeStatus::Ping), at(20));
+    assert!(of_type(&outputs, "vigil-ping-count").is_empty());
+    let outputs = machine.handle(status(ROUTER, NodeStatus::Ping, NodeStatus::Dead), at(25));
+    assert_eq!(
+        of_type(&outputs, "vigil-ping-count")[0].get_str("count"),
+        Some("0")
+    );
+    assert!(of_type(&machine.handle(Input::Timer, at(30)), "vigil-ping-count").is_empty());
+    assert_eq!(
+        of_type(&machine.handle(Input::Timer, at(1030)), "vigil-ping-count").len(),
+        1,
+        "repeated every refresh"
+    );
+    let mut bad = Message::with_type("vigil-ping-count");
+    bad.push_str("count", "many");
+    let outputs = machine.handle(
+        Input::Delivered {
+            from: "hb2".into(),
+            message: bad,
+        },
+        at(1040),
+    );
+    assert!(
+        events(&outputs)
+            .iter()
+            .any(|e| e.contains("count=\"many\""))
+    );
 }

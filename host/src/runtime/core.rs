@@ -27,9 +27,10 @@ use super::watchdog::Watchdog;
 use super::{DaemonOptions, RuntimeError, SharedKeys, unix_millis, unix_seconds};
 use crate::api::cluster::{ApiAuthorization, ClientRequest, ClusterClients};
 use crate::api::{ApiEvent, ApiRequest, ApiServer, CoreRequest, StatusReport};
-use crate::config::{ClusterConfig, MsgFormat};
+use crate::config::{ClusterConfig, ConnectivityFailover, MsgFormat};
 use crate::failover::{
-    self, Failover, FailoverConfig, GroupConfig, HoldSet, MonitorConfig, ResourceConfig,
+    self, ConnectivityConfig, Failover, FailoverConfig, GroupConfig, HoldSet, MonitorConfig,
+    ResourceConfig,
 };
 use crate::membership::{
     Input, Membership, MembershipConfig, MembershipEvent, Now, Output, PingConfig, PingNodeConfig,
@@ -157,14 +158,18 @@ impl Core {
             generation,
             rng_seed: seed,
         })
-        .with_ping_nodes(ping);
+        .with_ping_nodes(ping.clone());
+        let ping_names: Vec<String> = ping.nodes.iter().map(|n| n.name.clone()).collect();
 
-        let failover = Failover::new(failover_config(
+        let mut failover = Failover::new(failover_config(
             config,
             &options.node_name,
             u64::from_le_bytes(super::state::random_bytes::<8>()?),
             options.fence_device.as_ref().map(|d| d.device_type.clone()),
         ));
+        if let Some(connectivity) = connectivity_config(config, &ping_names) {
+            failover = failover.with_connectivity(connectivity);
+        }
         let (fence_tx, fence_results) = mpsc::unbounded_channel();
         let fencer = options
             .fence_device
@@ -743,6 +748,38 @@ fn failover_config(
         rng_seed,
         fence_device,
     }
+}
+
+/// Connectivity failover as configured: YAML's `connectivity_failover`, or a `respawn …
+/// ipfail` line mapped onto it (ipfail itself is never run), with the dampening defaulting
+/// to `deadping` and the count repeated every deadtime. `None` when neither asks for it.
+fn connectivity_config(
+    config: &ClusterConfig,
+    ping_nodes: &[String],
+) -> Option<ConnectivityConfig> {
+    let setting = config.connectivity_failover.or_else(|| {
+        config
+            .clients
+            .iter()
+            .any(supervisor::is_ipfail)
+            .then(ConnectivityFailover::default)
+    })?;
+    if ping_nodes.is_empty() {
+        tracing::warn!(
+            "connectivity failover is enabled but no ping or ping_group node is configured: \
+             it has nothing to count"
+        );
+    }
+    let dampening = setting.dampening.unwrap_or(config.timing.deadping);
+    tracing::info!(
+        ?dampening,
+        "connectivity failover enabled (built-in, replaces Heartbeat's ipfail)"
+    );
+    Some(ConnectivityConfig {
+        ping_nodes: ping_nodes.to_vec(),
+        dampening,
+        refresh: config.timing.deadtime,
+    })
 }
 
 /// The signals the daemon reacts to.

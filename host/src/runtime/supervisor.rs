@@ -20,7 +20,8 @@
 //! of its start is "quick", and after more than 10 quick deaths in a row the program is
 //! given up (`Client CMD "respawning too fast"`); a restart after a quick death waits 1 s.
 //! A `failfast` program that is killed by a signal or exits non-zero reboots the node.
-//! Differences: `ipfail` is not run (vigil has no Heartbeat client API yet), and a
+//! Differences: `ipfail` is not run (its line enables vigil's built-in connectivity
+//! failover instead, which does what ipfail did), and a
 //! `failfast` program that dies during vigil's own shutdown does not reboot the node.
 
 use std::ffi::CString;
@@ -329,9 +330,9 @@ impl Supervisor {
             if entry.run_as.is_none() {
                 tracing::warn!(
                     origin = %entry.program.origin,
-                    "not starting {} `{}`: ipfail needs Heartbeat's client API, which vigil does \
-                     not provide yet, and vigil's built-in connectivity failover is not available \
-                     yet; remove the line to silence this warning",
+                    "not starting {} `{}`: ipfail needs Heartbeat's client API, which vigil \
+                     does not provide yet; vigil's built-in connectivity failover replaces \
+                     ipfail and is enabled by this line (YAML: `connectivity_failover`)",
                     entry.program.directive(),
                     entry.program.command
                 );
@@ -611,8 +612,9 @@ pub fn reboot_node(death: &FailfastDeath) -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-/// Whether `program` is Heartbeat's ipfail, which vigil does not run.
-fn is_ipfail(program: &ClientProgram) -> bool {
+/// Whether `program` is Heartbeat's ipfail, which vigil does not run: its line enables the
+/// built-in connectivity failover instead (see the runtime core).
+pub(crate) fn is_ipfail(program: &ClientProgram) -> bool {
     Path::new(program.path())
         .file_name()
         .is_some_and(|name| name == IPFAIL)
