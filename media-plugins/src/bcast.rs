@@ -9,12 +9,11 @@
 //! name is the interface. This module owns only its sockets; frames are the host's business.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PluginInfo};
 
-use crate::udp::{self, DeviceBinding, InterfaceName, OwnSender, ReceiveSocket};
+use crate::udp::{self, InterfaceName, OwnSender, ReceiveSocket, UdpLink};
 
 /// A `bcast` line, checked: the one interface to broadcast on and the cluster port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,85 +43,31 @@ impl BcastConfig {
             port: udp::cluster_port(spec)?,
         })
     }
-}
 
-/// An open `bcast` link on one interface.
-#[derive(Debug)]
-pub struct BcastMedium {
-    /// The interface, reported as the link name.
-    device: InterfaceName,
-    /// Sends to the broadcast address; never read from.
-    sender: UdpSocket,
-    /// The interface's broadcast address and the cluster port, looked up once at open.
-    destination: SocketAddrV4,
-    /// Receives every broadcast to the cluster port on the interface.
-    receiver: ReceiveSocket,
-    /// Whether both sockets are tied to the interface, for the operator's information.
-    device_binding: DeviceBinding,
-}
-
-impl BcastMedium {
     /// Opens the link: looks up the interface's broadcast address and sets up both sockets.
-    pub fn open(config: &BcastConfig) -> io::Result<Self> {
-        let broadcast = udp::interface_broadcast_address(&config.device)?;
+    pub fn open(&self) -> io::Result<UdpLink> {
+        let broadcast = udp::interface_broadcast_address(&self.device)?;
 
         let sender = udp::ipv4_udp_send_socket()?;
         sender.set_broadcast(true)?;
         udp::set_dont_route(&sender)?;
-        let send_binding = udp::bind_to_device(&sender, &config.device)?;
+        let send_binding = udp::bind_to_device(&sender, &self.device)?;
 
         let receive_socket = udp::ipv4_udp_socket()?;
-        let receive_binding = udp::bind_to_device(&receive_socket, &config.device)?;
+        let receive_binding = udp::bind_to_device(&receive_socket, &self.device)?;
         let receiver = ReceiveSocket::bind(
             receive_socket,
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, config.port),
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.port),
         )?
         .skip_frames_of(OwnSender::of(&sender)?);
 
-        Ok(Self {
-            device: config.device.clone(),
-            sender: sender.into(),
-            destination: SocketAddrV4::new(broadcast, config.port),
+        Ok(UdpLink::new(
+            self.device.clone(),
+            sender.into(),
+            Some(SocketAddrV4::new(broadcast, self.port).into()),
             receiver,
-            device_binding: send_binding.and(receive_binding),
-        })
-    }
-
-    /// Whether the sockets are tied to the interface. `NotPermitted` deserves a log line: the
-    /// medium then also hears the cluster port on other interfaces.
-    pub fn device_binding(&self) -> DeviceBinding {
-        self.device_binding
-    }
-
-    /// Where frames are sent: the interface's broadcast address and the cluster port.
-    pub fn destination(&self) -> SocketAddrV4 {
-        self.destination
-    }
-}
-
-impl Medium for BcastMedium {
-    fn link_name(&self) -> &str {
-        self.device.as_str()
-    }
-
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.sender.send_to(frame, self.destination).map(drop)
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.recv(buf)
-    }
-
-    fn shutdown(&self) {
-        self.receiver.shutdown();
-    }
-
-    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.receiver.fd())
-    }
-
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.try_recv(buf)
+            Some(send_binding.and(receive_binding)),
+        ))
     }
 }
 
@@ -152,7 +97,7 @@ impl MediumFactory for BcastFactory {
 
     fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
         let config = BcastConfig::parse(spec)?;
-        let medium = BcastMedium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        let medium = config.open().map_err(|err| MediumError::open(spec, err))?;
         Ok(Box::new(medium))
     }
 }

@@ -9,12 +9,11 @@
 //! frames are the host's business.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PluginInfo};
 
-use crate::udp::{self, InterfaceName, OwnSender, ReceiveSocket};
+use crate::udp::{self, InterfaceName, OwnSender, ReceiveSocket, UdpLink};
 
 /// A `mcast` line, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,69 +88,29 @@ impl McastConfig {
             loopback,
         })
     }
-}
 
-/// An open `mcast` link.
-#[derive(Debug)]
-pub struct McastMedium {
-    /// The interface, reported as the link name.
-    device: InterfaceName,
-    /// Sends to the group through the interface; never read from.
-    sender: UdpSocket,
-    /// The group and its port.
-    destination: SocketAddrV4,
-    /// Bound to the group's address and port, member of the group on the interface.
-    receiver: ReceiveSocket,
-}
-
-impl McastMedium {
     /// Opens the link: looks up the device's IPv4 address, sets up the sending socket and
     /// joins the group on the receiving one.
-    pub fn open(config: &McastConfig) -> io::Result<Self> {
-        let interface = udp::interface_ipv4_address(&config.device)?;
+    pub fn open(&self) -> io::Result<UdpLink> {
+        let interface = udp::interface_ipv4_address(&self.device)?;
 
         let sender = udp::ipv4_udp_send_socket()?;
         sender.set_multicast_if_v4(&interface)?;
-        sender.set_multicast_ttl_v4(u32::from(config.ttl))?;
-        sender.set_multicast_loop_v4(config.loopback)?;
+        sender.set_multicast_ttl_v4(u32::from(self.ttl))?;
+        sender.set_multicast_loop_v4(self.loopback)?;
 
-        let destination = SocketAddrV4::new(config.group, config.port);
+        let destination = SocketAddrV4::new(self.group, self.port);
         let receiver = ReceiveSocket::bind(udp::ipv4_udp_socket()?, destination)?
             .skip_frames_of(OwnSender::of(&sender)?);
-        receiver.join_multicast(config.group, interface)?;
+        receiver.join_multicast(self.group, interface)?;
 
-        Ok(Self {
-            device: config.device.clone(),
-            sender: sender.into(),
-            destination,
+        Ok(UdpLink::new(
+            self.device.clone(),
+            sender.into(),
+            Some(destination.into()),
             receiver,
-        })
-    }
-}
-
-impl Medium for McastMedium {
-    fn link_name(&self) -> &str {
-        self.device.as_str()
-    }
-
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.sender.send_to(frame, self.destination).map(drop)
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.recv(buf)
-    }
-
-    fn shutdown(&self) {
-        self.receiver.shutdown();
-    }
-
-    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.receiver.fd())
-    }
-
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.try_recv(buf)
+            None,
+        ))
     }
 }
 
@@ -181,7 +140,7 @@ impl MediumFactory for McastFactory {
 
     fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
         let config = McastConfig::parse(spec)?;
-        let medium = McastMedium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        let medium = config.open().map_err(|err| MediumError::open(spec, err))?;
         Ok(Box::new(medium))
     }
 }
@@ -190,6 +149,7 @@ impl MediumFactory for McastFactory {
 mod tests {
     use super::*;
     use crate::test_support::{ReservedPort, spec};
+    use vigil_plugin_api::PeerAddress;
 
     fn check_error(args: &str) -> String {
         McastFactory::default()

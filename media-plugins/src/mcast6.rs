@@ -13,12 +13,11 @@
 //! sockets; frames are the host's business.
 
 use std::io;
-use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::net::{Ipv6Addr, SocketAddrV6};
 
-use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PluginInfo};
 
-use crate::udp::{self, DeviceBinding, InterfaceName, OwnSender, ReceiveSocket};
+use crate::udp::{self, InterfaceName, OwnSender, ReceiveSocket, UdpLink};
 
 /// A `mcast6` line, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,81 +118,33 @@ fn parse_group(token: &str) -> Result<Ipv6Addr, String> {
     Ok(group)
 }
 
-/// An open `mcast6` link.
-#[derive(Debug)]
-pub struct Mcast6Medium {
-    /// The interface, reported as the link name.
-    device: InterfaceName,
-    /// Sends to the group through the interface; never read from.
-    sender: UdpSocket,
-    /// The group and its port, scoped to the interface.
-    destination: SocketAddrV6,
-    /// Bound to the group's address and port, member of the group on the interface.
-    receiver: ReceiveSocket,
-    /// Whether the receive socket is tied to the interface, for the operator's information.
-    device_binding: DeviceBinding,
-}
-
-impl Mcast6Medium {
+impl Mcast6Config {
     /// Opens the link: looks up the device's index, sets up the sending socket and joins the
     /// group on the receiving one.
-    pub fn open(config: &Mcast6Config) -> io::Result<Self> {
-        let index = udp::interface_index(&config.device)?;
+    pub fn open(&self) -> io::Result<UdpLink> {
+        let index = udp::interface_index(&self.device)?;
 
         let sender = udp::ipv6_udp_send_socket()?;
         sender.set_multicast_if_v6(index)?;
-        sender.set_multicast_hops_v6(u32::from(config.hops))?;
-        sender.set_multicast_loop_v6(config.loopback)?;
+        sender.set_multicast_hops_v6(u32::from(self.hops))?;
+        sender.set_multicast_loop_v6(self.loopback)?;
 
         // The scope id ties a link-scope group to the device; the kernel ignores it for the
         // wider scopes, where IPV6_MULTICAST_IF and the membership choose the interface.
-        let destination = SocketAddrV6::new(config.group, config.port, 0, index);
+        let destination = SocketAddrV6::new(self.group, self.port, 0, index);
         let receive_socket = udp::ipv6_udp_socket()?;
-        let device_binding = udp::bind_to_device(&receive_socket, &config.device)?;
+        let device_binding = udp::bind_to_device(&receive_socket, &self.device)?;
         let receiver = ReceiveSocket::bind(receive_socket, destination)?
             .skip_frames_of(OwnSender::of(&sender)?);
-        receiver.join_multicast_v6(config.group, index)?;
+        receiver.join_multicast_v6(self.group, index)?;
 
-        Ok(Self {
-            device: config.device.clone(),
-            sender: sender.into(),
-            destination,
+        Ok(UdpLink::new(
+            self.device.clone(),
+            sender.into(),
+            Some(destination.into()),
             receiver,
-            device_binding,
-        })
-    }
-
-    /// Whether the receive socket is tied to the interface. `NotPermitted` deserves a log
-    /// line when the group is wider than the link: the medium then also hears it on other
-    /// interfaces that joined it.
-    pub fn device_binding(&self) -> DeviceBinding {
-        self.device_binding
-    }
-}
-
-impl Medium for Mcast6Medium {
-    fn link_name(&self) -> &str {
-        self.device.as_str()
-    }
-
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.sender.send_to(frame, self.destination).map(drop)
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.recv(buf)
-    }
-
-    fn shutdown(&self) {
-        self.receiver.shutdown();
-    }
-
-    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.receiver.fd())
-    }
-
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.try_recv(buf)
+            Some(device_binding),
+        ))
     }
 }
 
@@ -223,7 +174,7 @@ impl MediumFactory for Mcast6Factory {
 
     fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
         let config = Mcast6Config::parse(spec)?;
-        let medium = Mcast6Medium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        let medium = config.open().map_err(|err| MediumError::open(spec, err))?;
         Ok(Box::new(medium))
     }
 }
@@ -233,6 +184,7 @@ mod tests {
     use super::*;
     use crate::test_support::{ReservedPort, VethPair, spec};
     use std::net::SocketAddr;
+    use vigil_plugin_api::PeerAddress;
 
     fn check_error(args: &str) -> String {
         Mcast6Factory::default()

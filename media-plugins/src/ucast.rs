@@ -22,12 +22,11 @@
 //! frames are the host's business.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 
-use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PluginInfo};
 
-use crate::udp::{self, DeviceBinding, InterfaceName, ReceiveSocket};
+use crate::udp::{self, InterfaceName, ReceiveSocket, UdpLink};
 
 /// Who a `ucast` line sends to, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,37 +173,21 @@ fn resolve_peer(peer: &UcastPeer, port: u16) -> io::Result<Ipv4Addr> {
         })
 }
 
-/// An open `ucast` link to one peer.
-#[derive(Debug)]
-pub struct UcastMedium {
-    /// The interface, reported as the link name.
-    device: InterfaceName,
-    /// Sends to the peer with low-delay TOS; never read from.
-    sender: UdpSocket,
-    /// The peer and the cluster port; `None` when the peer is this node, which makes the
-    /// medium a silent sender.
-    destination: Option<SocketAddrV4>,
-    /// Receives frames sent to this node on the cluster port.
-    receiver: ReceiveSocket,
-    /// Whether both sockets are tied to the interface, for the operator's information.
-    device_binding: DeviceBinding,
-}
-
-impl UcastMedium {
+impl UcastConfig {
     /// Opens the link: resolves the peer, decides whether it is this node, and sets up both
     /// sockets.
-    pub fn open(config: &UcastConfig) -> io::Result<Self> {
-        let peer = resolve_peer(&config.peer, config.port)?;
-        let own = match config.bind {
+    pub fn open(&self) -> io::Result<UdpLink> {
+        let peer = resolve_peer(&self.peer, self.port)?;
+        let own = match self.bind {
             Some(bound) => OwnAddresses::Bound(bound),
             None => OwnAddresses::Host(udp::local_ipv4_addresses()?),
         };
-        let destination = (!own.contains(peer)).then(|| SocketAddrV4::new(peer, config.port));
+        let destination = (!own.contains(peer)).then(|| SocketAddrV4::new(peer, self.port));
 
         let sender = udp::ipv4_udp_send_socket()?;
         sender.set_tos_v4(u32::from(libc::IPTOS_LOWDELAY))?;
-        let send_binding = udp::bind_to_device(&sender, &config.device)?;
-        if let Some(bound) = config.bind {
+        let send_binding = udp::bind_to_device(&sender, &self.device)?;
+        if let Some(bound) = self.bind {
             let source = SocketAddrV4::new(bound, 0);
             sender.bind(&source.into()).map_err(|err| {
                 io::Error::new(err.kind(), format!("cannot bind UDP {source}: {err}"))
@@ -212,57 +195,17 @@ impl UcastMedium {
         }
 
         let receive_socket = udp::ipv4_udp_socket()?;
-        let receive_binding = udp::bind_to_device(&receive_socket, &config.device)?;
-        let listen = SocketAddrV4::new(config.bind.unwrap_or(Ipv4Addr::UNSPECIFIED), config.port);
+        let receive_binding = udp::bind_to_device(&receive_socket, &self.device)?;
+        let listen = SocketAddrV4::new(self.bind.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port);
         let receiver = ReceiveSocket::bind(receive_socket, listen)?;
 
-        Ok(Self {
-            device: config.device.clone(),
-            sender: sender.into(),
-            destination,
+        Ok(UdpLink::new(
+            self.device.clone(),
+            sender.into(),
+            destination.map(SocketAddr::from),
             receiver,
-            device_binding: send_binding.and(receive_binding),
-        })
-    }
-
-    /// Where frames are sent, or `None` when the peer is this node and the medium is silent.
-    pub fn destination(&self) -> Option<SocketAddrV4> {
-        self.destination
-    }
-
-    /// Whether the sockets are tied to the interface. `NotPermitted` deserves a log line:
-    /// the medium then also hears the cluster port on other interfaces.
-    pub fn device_binding(&self) -> DeviceBinding {
-        self.device_binding
-    }
-}
-
-impl Medium for UcastMedium {
-    fn link_name(&self) -> &str {
-        self.device.as_str()
-    }
-
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        match self.destination {
-            Some(destination) => self.sender.send_to(frame, destination).map(drop),
-            None => Ok(()),
-        }
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.recv(buf)
-    }
-
-    fn shutdown(&self) {
-        self.receiver.shutdown();
-    }
-
-    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.receiver.fd())
-    }
-
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.try_recv(buf)
+            Some(send_binding.and(receive_binding)),
+        ))
     }
 }
 
@@ -292,7 +235,7 @@ impl MediumFactory for UcastFactory {
 
     fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
         let config = UcastConfig::parse(spec)?;
-        let medium = UcastMedium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        let medium = config.open().map_err(|err| MediumError::open(spec, err))?;
         Ok(Box::new(medium))
     }
 }
@@ -303,6 +246,7 @@ mod tests {
     use crate::test_support::{ReservedPort, spec};
     use std::sync::Arc;
     use std::thread;
+    use vigil_plugin_api::PeerAddress;
 
     const NODE1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
     const NODE2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -314,9 +258,9 @@ mod tests {
             .to_string()
     }
 
-    fn open(args: &str, port: &ReservedPort) -> UcastMedium {
+    fn open(args: &str, port: &ReservedPort) -> UdpLink {
         let config = UcastConfig::parse(&spec("ucast", args, port.port())).expect(args);
-        UcastMedium::open(&config).expect(args)
+        config.open().expect(args)
     }
 
     fn recv_frame(medium: &dyn Medium) -> (Vec<u8>, PeerAddress) {
@@ -495,7 +439,7 @@ mod tests {
         let node2 = open("lo localhost bind=127.0.0.2", &port);
         assert_eq!(
             node2.destination(),
-            Some(SocketAddrV4::new(NODE1, port.port()))
+            Some(SocketAddr::V4(SocketAddrV4::new(NODE1, port.port())))
         );
     }
 

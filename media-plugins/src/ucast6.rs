@@ -17,12 +17,11 @@
 //! line's device. This module owns only its sockets; frames are the host's business.
 
 use std::io;
-use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PeerAddress, PluginInfo};
+use vigil_plugin_api::{Medium, MediumError, MediumFactory, MediumSpec, PluginInfo};
 
-use crate::udp::{self, DeviceBinding, InterfaceName, ReceiveSocket};
+use crate::udp::{self, InterfaceName, ReceiveSocket, UdpLink};
 
 /// The zone written after a link-local peer's `%`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,35 +165,19 @@ impl OwnAddresses {
     }
 }
 
-/// An open `ucast6` link to one peer.
-#[derive(Debug)]
-pub struct Ucast6Medium {
-    /// The interface, reported as the link name.
-    device: InterfaceName,
-    /// Sends to the peer; never read from.
-    sender: UdpSocket,
-    /// The peer and the cluster port, scoped to the device when link-local; `None` when the
-    /// peer is this node, which makes the medium a silent sender.
-    destination: Option<SocketAddrV6>,
-    /// Receives frames sent to this node on the cluster port.
-    receiver: ReceiveSocket,
-    /// Whether both sockets are tied to the interface, for the operator's information.
-    device_binding: DeviceBinding,
-}
-
-impl Ucast6Medium {
+impl Ucast6Config {
     /// Opens the link: looks up the device's index, checks the peer's zone against it,
     /// decides whether the peer is this node, and sets up both sockets.
-    pub fn open(config: &Ucast6Config) -> io::Result<Self> {
-        let index = udp::interface_index(&config.device)?;
-        if let Some(Zone::Index(zone)) = config.zone
+    pub fn open(&self) -> io::Result<UdpLink> {
+        let index = udp::interface_index(&self.device)?;
+        if let Some(Zone::Index(zone)) = self.zone
             && zone != index
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "the peer's zone {zone} is not the index of interface `{}` ({index})",
-                    config.device
+                    self.device
                 ),
             ));
         }
@@ -205,19 +188,19 @@ impl Ucast6Medium {
                 0
             }
         };
-        let own = match config.bind {
+        let own = match self.bind {
             Some(bound) => OwnAddresses::Bound(bound),
             None => OwnAddresses::Host {
                 addresses: udp::local_ipv6_addresses()?,
-                device: config.device.as_str().to_string(),
+                device: self.device.as_str().to_string(),
             },
         };
-        let destination = (!own.contains(config.peer))
-            .then(|| SocketAddrV6::new(config.peer, config.port, 0, scope_of(config.peer)));
+        let destination = (!own.contains(self.peer))
+            .then(|| SocketAddrV6::new(self.peer, self.port, 0, scope_of(self.peer)));
 
         let sender = udp::ipv6_udp_send_socket()?;
-        let send_binding = udp::bind_to_device(&sender, &config.device)?;
-        if let Some(bound) = config.bind {
+        let send_binding = udp::bind_to_device(&sender, &self.device)?;
+        if let Some(bound) = self.bind {
             let source = SocketAddrV6::new(bound, 0, 0, scope_of(bound));
             sender.bind(&source.into()).map_err(|err| {
                 io::Error::new(err.kind(), format!("cannot bind UDP {source}: {err}"))
@@ -225,58 +208,18 @@ impl Ucast6Medium {
         }
 
         let receive_socket = udp::ipv6_udp_socket()?;
-        let receive_binding = udp::bind_to_device(&receive_socket, &config.device)?;
-        let listen_address = config.bind.unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let listen = SocketAddrV6::new(listen_address, config.port, 0, scope_of(listen_address));
+        let receive_binding = udp::bind_to_device(&receive_socket, &self.device)?;
+        let listen_address = self.bind.unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let listen = SocketAddrV6::new(listen_address, self.port, 0, scope_of(listen_address));
         let receiver = ReceiveSocket::bind(receive_socket, listen)?;
 
-        Ok(Self {
-            device: config.device.clone(),
-            sender: sender.into(),
-            destination,
+        Ok(UdpLink::new(
+            self.device.clone(),
+            sender.into(),
+            destination.map(SocketAddr::from),
             receiver,
-            device_binding: send_binding.and(receive_binding),
-        })
-    }
-
-    /// Where frames are sent, or `None` when the peer is this node and the medium is silent.
-    pub fn destination(&self) -> Option<SocketAddrV6> {
-        self.destination
-    }
-
-    /// Whether the sockets are tied to the interface. `NotPermitted` deserves a log line:
-    /// the medium then also hears the cluster port on other interfaces.
-    pub fn device_binding(&self) -> DeviceBinding {
-        self.device_binding
-    }
-}
-
-impl Medium for Ucast6Medium {
-    fn link_name(&self) -> &str {
-        self.device.as_str()
-    }
-
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        match self.destination {
-            Some(destination) => self.sender.send_to(frame, destination).map(drop),
-            None => Ok(()),
-        }
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.recv(buf)
-    }
-
-    fn shutdown(&self) {
-        self.receiver.shutdown();
-    }
-
-    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.receiver.fd())
-    }
-
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
-        self.receiver.try_recv(buf)
+            Some(send_binding.and(receive_binding)),
+        ))
     }
 }
 
@@ -306,7 +249,7 @@ impl MediumFactory for Ucast6Factory {
 
     fn open(&self, spec: &MediumSpec) -> Result<Box<dyn Medium>, MediumError> {
         let config = Ucast6Config::parse(spec)?;
-        let medium = Ucast6Medium::open(&config).map_err(|err| MediumError::open(spec, err))?;
+        let medium = config.open().map_err(|err| MediumError::open(spec, err))?;
         Ok(Box::new(medium))
     }
 }
@@ -318,6 +261,7 @@ mod tests {
     use std::net::{SocketAddr, UdpSocket};
     use std::sync::Arc;
     use std::thread;
+    use vigil_plugin_api::PeerAddress;
 
     fn check_error(args: &str) -> String {
         Ucast6Factory::default()
@@ -326,9 +270,9 @@ mod tests {
             .to_string()
     }
 
-    fn open(args: &str, port: &ReservedPort) -> Ucast6Medium {
+    fn open(args: &str, port: &ReservedPort) -> UdpLink {
         let config = Ucast6Config::parse(&spec("ucast6", args, port.port())).expect(args);
-        Ucast6Medium::open(&config).expect(args)
+        config.open().expect(args)
     }
 
     fn recv_frame(medium: &dyn Medium) -> (Vec<u8>, PeerAddress) {
@@ -525,7 +469,12 @@ mod tests {
         assert_eq!(medium.link_name(), "lo");
         assert_eq!(
             medium.destination(),
-            Some(SocketAddrV6::new(ip("2001:2::2"), port.port(), 0, 0))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip("2001:2::2"),
+                port.port(),
+                0,
+                0
+            )))
         );
         let peer = UdpSocket::bind("[::1]:0").expect("IPv6 loopback socket");
         peer.send_to(b"from a peer", ("::1", port.port()))
@@ -573,7 +522,7 @@ mod tests {
             ] {
                 let port = ReservedPort::new();
                 // The same two peer lines on both links, as every node of a cluster has them.
-                let media: Vec<Vec<Ucast6Medium>> =
+                let media: Vec<Vec<UdpLink>> =
                     [(veth.first, first_address), (veth.second, second_address)]
                         .into_iter()
                         .map(|(device, own)| {
@@ -606,7 +555,12 @@ mod tests {
                 };
                 assert_eq!(
                     to_second.destination(),
-                    Some(SocketAddrV6::new(second_address, port.port(), 0, scope))
+                    Some(SocketAddr::V6(SocketAddrV6::new(
+                        second_address,
+                        port.port(),
+                        0,
+                        scope
+                    )))
                 );
 
                 to_second.send(b"first to second").expect("send");
@@ -624,7 +578,7 @@ mod tests {
     }
 
     /// The first frame either medium receives within 5 s.
-    fn recv_either(one: &Ucast6Medium, other: &Ucast6Medium) -> (Vec<u8>, PeerAddress) {
+    fn recv_either(one: &UdpLink, other: &UdpLink) -> (Vec<u8>, PeerAddress) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut buf = [0u8; 256];
         while std::time::Instant::now() < deadline {

@@ -5,7 +5,8 @@
 //! interface names, interface indexes, `getifaddrs` lookups (an interface's IPv4 address and
 //! broadcast address, the host's own IPv4 and IPv6 addresses), IPv4 and IPv6-only sockets,
 //! `SO_BINDTODEVICE` with its unprivileged fallback, `SO_DONTROUTE`, and the receive socket
-//! whose blocking `recv` ends for good at shutdown.
+//! whose blocking `recv` ends for good at shutdown; and [`UdpLink`], the open medium all
+//! five are once their sockets are set up.
 //! Of a configuration line it reads only the shared `udpport`; it knows nothing about frames
 //! or which medium uses it, and it never logs: what a caller should report (a skipped device
 //! binding) is returned as a value.
@@ -19,7 +20,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use vigil_plugin_api::{MediumError, MediumSpec, PeerAddress};
+use vigil_plugin_api::{Medium, MediumError, MediumSpec, PeerAddress};
 
 /// A network interface name as Linux accepts it (`eth0`, `bond0.12`), checked when the
 /// configuration is read so that a typo is reported before any socket exists.
@@ -546,6 +547,86 @@ fn ipv6_of(address: *const libc::sockaddr) -> Option<Ipv6Addr> {
     // because the list does not promise sockaddr_in6 alignment.
     let inet6 = unsafe { ptr::read_unaligned(address.cast::<libc::sockaddr_in6>()) };
     Some(Ipv6Addr::from(inet6.sin6_addr.s6_addr))
+}
+
+/// An open UDP medium: a sender aimed at one destination and a receive socket, both set up
+/// by the medium that opened it (`bcast`, `mcast`, `ucast`, `mcast6`, `ucast6`), which
+/// differ only in that setup. It is driven from the host's event loop (readiness fd and
+/// non-blocking receive).
+#[derive(Debug)]
+pub struct UdpLink {
+    /// The interface, reported as the link name.
+    device: InterfaceName,
+    /// Sends every frame to `destination`; never read from.
+    sender: UdpSocket,
+    /// Where frames go; `None` for a `ucast` line naming this node, a silent sender.
+    destination: Option<SocketAddr>,
+    /// Receives the cluster's frames.
+    receiver: ReceiveSocket,
+    /// Whether the sockets are tied to the interface; `None` for a medium that does not tie
+    /// them (`mcast`, as 3.0.6).
+    device_binding: Option<DeviceBinding>,
+}
+
+impl UdpLink {
+    /// The link a medium set up: its interface, both sockets, where it sends (if anywhere)
+    /// and whether the sockets are tied to the interface.
+    pub(crate) fn new(
+        device: InterfaceName,
+        sender: UdpSocket,
+        destination: Option<SocketAddr>,
+        receiver: ReceiveSocket,
+        device_binding: Option<DeviceBinding>,
+    ) -> Self {
+        Self {
+            device,
+            sender,
+            destination,
+            receiver,
+            device_binding,
+        }
+    }
+
+    /// Where frames are sent, or `None` when the medium is a silent sender.
+    pub fn destination(&self) -> Option<SocketAddr> {
+        self.destination
+    }
+
+    /// Whether the sockets are tied to the interface (`None`: the medium does not tie them).
+    /// `NotPermitted` deserves a log line: the medium then also hears the cluster port on
+    /// other interfaces.
+    pub fn device_binding(&self) -> Option<DeviceBinding> {
+        self.device_binding
+    }
+}
+
+impl Medium for UdpLink {
+    fn link_name(&self) -> &str {
+        self.device.as_str()
+    }
+
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        match self.destination {
+            Some(destination) => self.sender.send_to(frame, destination).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.recv(buf)
+    }
+
+    fn shutdown(&self) {
+        self.receiver.shutdown();
+    }
+
+    fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.receiver.fd())
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+        self.receiver.try_recv(buf)
+    }
 }
 
 #[cfg(test)]
