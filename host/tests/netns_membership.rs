@@ -410,6 +410,7 @@ fn cut_second_medium_marks_only_that_link_dead() {
         ],
         nodes: names.iter().map(|n| n.to_string()).collect(),
         authkeys: MediumKind::Bcast.authkeys().to_string(),
+        initdead_seconds: 2,
     });
     wait_all_active(&cluster.views());
     let (node1, node2) = (cluster.node(1), cluster.node(2));

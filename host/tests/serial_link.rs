@@ -265,6 +265,7 @@ fn vigil_and_heartbeat_see_each_other_active_over_a_pty_pair() {
         media: vec![format!("serial {tty}")],
         nodes: nodes.iter().map(|n| n.to_string()).collect(),
         authkeys: AUTHKEYS.to_string(),
+        initdead_seconds: 2,
     };
     let mut vigil = VigilNode::start(&net1, &name1, &serial_only(cable.end(0)));
     let heartbeat = HeartbeatNode::start(&net2, &name2, &serial_only(cable.end(1)));

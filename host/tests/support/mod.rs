@@ -348,6 +348,11 @@ pub struct ClusterConfig {
     pub nodes: Vec<String>,
     /// The authkeys file.
     pub authkeys: String,
+    /// `initdead` in seconds: how long a starting node waits for a peer it has not heard
+    /// before declaring it dead. 2 keeps tests quick; a test whose second daemon may be slow
+    /// to start and that asserts on the first acquisition sets more (see
+    /// [`ClusterConfig::with_initdead`]).
+    pub initdead_seconds: u32,
 }
 
 impl ClusterConfig {
@@ -357,15 +362,26 @@ impl ClusterConfig {
             media: kind.media_lines("eth0", addresses),
             nodes: nodes.iter().map(|n| n.to_string()).collect(),
             authkeys: kind.authkeys().to_string(),
+            initdead_seconds: 2,
         }
     }
 
+    /// The same cluster with `initdead` set to `seconds`: Heartbeat's advice (at least 10 s)
+    /// for a test where a daemon that starts slowly on a busy machine must not be declared
+    /// dead before it has sent its first heartbeat. Costs nothing when both start promptly:
+    /// a node goes active as soon as it has heard every peer.
+    pub fn with_initdead(mut self, seconds: u32) -> ClusterConfig {
+        self.initdead_seconds = seconds;
+        self
+    }
+
     /// The ha.cf text with the tests' timing: keepalive 200ms, deadtime 1, warntime 500ms,
-    /// initdead 2, udpport 694 (before the media, as Heartbeat requires). `head` comes first
+    /// the configured initdead, udpport 694 (before the media, as Heartbeat requires). `head` comes first
     /// (Heartbeat's logfile lines).
     pub fn ha_cf(&self, head: &str) -> String {
         let mut text = String::from(head);
-        text.push_str("udpport 694\nkeepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 2\n");
+        text.push_str("udpport 694\nkeepalive 200ms\ndeadtime 1\nwarntime 500ms\n");
+        let _ = writeln!(text, "initdead {}", self.initdead_seconds);
         for line in &self.media {
             let _ = writeln!(text, "{line}");
         }
@@ -387,9 +403,10 @@ impl ClusterConfig {
         let nodes: Vec<String> = self.nodes.iter().map(|n| quoted(n)).collect();
         let mut text = format!(
             "node_name: {}\nnodes: [{}]\n\
-             udpport: 694\nkeepalive: 200ms\ndeadtime: 1\nwarntime: 500ms\ninitdead: 2\nmedia:\n",
+             udpport: 694\nkeepalive: 200ms\ndeadtime: 1\nwarntime: 500ms\ninitdead: {}\nmedia:\n",
             quoted(node_name),
-            nodes.join(", ")
+            nodes.join(", "),
+            self.initdead_seconds
         );
         for line in &self.media {
             let (kind, args) = line
