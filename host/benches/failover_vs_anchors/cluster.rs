@@ -4,10 +4,12 @@
 //!
 //! Owns the node life cycle the trials share (prepare, launch both at once, freeze and cut,
 //! kill, reboot, standby and takeover), where each implementation keeps its files, the
-//! operator's side of a meatware reset (Debian's `meatclient` in the survivor's namespaces),
-//! and waiting for the group to settle on a node. It measures nothing itself: the trials
-//! take the times.
+//! ping nodes of a connectivity cluster (`ping` or `ping_group`) and dropping a node's echo
+//! requests to them, the operator's side of a meatware reset (Debian's `meatclient` in the
+//! survivor's namespaces), and waiting for the group to settle on a node. It measures
+//! nothing itself: the trials take the times.
 
+use std::fmt;
 use std::fs;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -54,6 +56,71 @@ pub(crate) const NFT: &str = "/usr/sbin/nft";
 /// The nftables table that drops them, in the node's namespace.
 const PING_BLOCK_TABLE: &str = "bench_ping_block";
 
+/// The name of the `ping_group` in the connectivity part's group variant: the name its
+/// pseudo-node has in membership.
+const PING_GROUP_NAME: &str = "routers";
+
+/// How a connectivity cluster names the routers in ha.cf: Heartbeat's two kinds of ping
+/// node. The tables label their rows with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PingKind {
+    /// `ping ROUTER`: the first router alone, one ping node.
+    Ping,
+    /// `ping_group routers ROUTER1 ROUTER2`: both routers as one ping node, alive while
+    /// either answers.
+    PingGroup,
+}
+
+impl PingKind {
+    /// Both kinds, in the order the connectivity part measures them.
+    pub(crate) const ALL: [PingKind; 2] = [PingKind::Ping, PingKind::PingGroup];
+
+    /// How many of the bench's routers the line names.
+    fn router_count(self) -> usize {
+        match self {
+            PingKind::Ping => 1,
+            PingKind::PingGroup => 2,
+        }
+    }
+
+    /// The ha.cf line with the routers as placeholders, for the tables' explanations.
+    pub(crate) fn ha_cf_form(self) -> String {
+        match self {
+            PingKind::Ping => "ping ROUTER".into(),
+            PingKind::PingGroup => format!("ping_group {PING_GROUP_NAME} ROUTER1 ROUTER2"),
+        }
+    }
+}
+
+impl fmt::Display for PingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PingKind::Ping => "ping",
+            PingKind::PingGroup => "ping_group",
+        })
+    }
+}
+
+/// What a connectivity cluster pings: the kind of its ha.cf line and the routers it names.
+#[derive(Debug, Clone)]
+struct PingNodes {
+    /// `ping` or `ping_group`.
+    kind: PingKind,
+    /// The routers' addresses, as many as the kind names.
+    routers: Vec<Ipv4Addr>,
+}
+
+impl PingNodes {
+    /// The ha.cf line that names the routers.
+    fn ha_cf_line(&self) -> String {
+        let routers: Vec<String> = self.routers.iter().map(Ipv4Addr::to_string).collect();
+        match self.kind {
+            PingKind::Ping => format!("ping {}", routers.join(" ")),
+            PingKind::PingGroup => format!("ping_group {PING_GROUP_NAME} {}", routers.join(" ")),
+        }
+    }
+}
+
 /// How long the owner must have run before it dies: for its first 5 s a vigil or Heartbeat
 /// node announces deadtime + 2 s, and its peer applies what it announced last.
 const MIN_OWNER_UPTIME: Duration = Duration::from_secs(7);
@@ -76,26 +143,26 @@ pub(crate) struct Bench<'a> {
     nets: &'a [NodeNet; 2],
     /// Whether tcpdump is there to capture gratuitous ARP.
     capture_arp: bool,
-    /// The router both nodes ping in the connectivity part: a namespace where only the
-    /// kernel answers.
-    router: &'a NodeNet,
+    /// The routers both nodes ping in the connectivity part: namespaces where only the
+    /// kernel answers. `ping` names the first, `ping_group` both.
+    routers: &'a [NodeNet; 2],
     /// Clusters made so far.
     runs: u32,
 }
 
 impl<'a> Bench<'a> {
-    /// The bench of a lab, its nodes 1 and 2 and the router of the connectivity part.
+    /// The bench of a lab, its nodes 1 and 2 and the routers of the connectivity part.
     pub(crate) fn new(
         lab: &'a Lab,
         nets: &'a [NodeNet; 2],
-        router: &'a NodeNet,
+        routers: &'a [NodeNet; 2],
         capture_arp: bool,
     ) -> Bench<'a> {
         Bench {
             lab,
             nets,
             capture_arp,
-            router,
+            routers,
             runs: 0,
         }
     }
@@ -122,19 +189,27 @@ impl<'a> Bench<'a> {
         self.build(implementation, timing, None, None)
     }
 
-    /// Like [`Bench::cluster`], for vigil or Heartbeat, with the router as a `ping` node and
-    /// Heartbeat's `respawn hacluster …/ipfail` line on both nodes: Heartbeat runs ipfail,
-    /// vigil its built-in connectivity failover.
+    /// Like [`Bench::cluster`], for vigil or Heartbeat, with the routers as ping nodes of
+    /// `kind` (`ping` the first router, `ping_group` both) and Heartbeat's `respawn hacluster
+    /// …/ipfail` line on both nodes: Heartbeat runs ipfail, vigil its built-in connectivity
+    /// failover.
     pub(crate) fn ping_cluster(
         &mut self,
         implementation: Implementation,
         timing: Timing,
+        kind: PingKind,
     ) -> Result<Cluster<'a>, String> {
         if implementation == Implementation::Keepalived {
             return Err("keepalived is not compared for connectivity failover".into());
         }
-        let router = self.router.address;
-        self.build(implementation, timing, None, Some(router))
+        let ping = PingNodes {
+            kind,
+            routers: self.routers[..kind.router_count()]
+                .iter()
+                .map(|router| router.address)
+                .collect(),
+        };
+        self.build(implementation, timing, None, Some(ping))
     }
 
     /// Like [`Bench::cluster`], for vigil or Heartbeat, with the ha.cf line `stonith_host *
@@ -157,17 +232,18 @@ impl<'a> Bench<'a> {
         implementation: Implementation,
         timing: Timing,
         stonith_device: Option<&str>,
-        router: Option<Ipv4Addr>,
+        ping: Option<PingNodes>,
     ) -> Result<Cluster<'a>, String> {
         let nets = self.fresh_nets();
         let [a, b, c, _] = nets[0].address.octets();
         let address = Ipv4Addr::new(a, b, c, GROUP_HOST);
         let daemons = match (implementation, timing) {
             (Implementation::Vigil, Timing::HaCf(ha_cf)) => {
-                prepare_vigil(&nets, address, ha_cf, stonith_device, router).map(Daemon::Vigil)
+                prepare_vigil(&nets, address, ha_cf, stonith_device, ping.as_ref())
+                    .map(Daemon::Vigil)
             }
             (Implementation::Heartbeat, Timing::HaCf(ha_cf)) => {
-                prepare_heartbeat(&nets, address, ha_cf, stonith_device, router)
+                prepare_heartbeat(&nets, address, ha_cf, stonith_device, ping.as_ref())
                     .map(Daemon::Heartbeat)
             }
             (Implementation::Keepalived, Timing::Vrrp(vrrp)) => {
@@ -206,7 +282,7 @@ impl<'a> Bench<'a> {
             nodes,
             macs,
             lab: self.lab,
-            router,
+            ping,
         };
         for index in [1, 2] {
             cluster.clear_address(index);
@@ -239,7 +315,7 @@ fn prepare_vigil(
     address: Ipv4Addr,
     timing: HaCfTiming,
     stonith_device: Option<&str>,
-    router: Option<Ipv4Addr>,
+    ping: Option<&PingNodes>,
 ) -> [VigilNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
@@ -261,8 +337,8 @@ fn prepare_vigil(
                 if let Some(device) = stonith_device {
                     add_stonith_host(&ha_dir.join("ha.cf"), device);
                 }
-                if let Some(router) = router {
-                    add_ping_and_ipfail(&ha_dir.join("ha.cf"), router);
+                if let Some(ping) = ping {
+                    add_ping_and_ipfail(&ha_dir.join("ha.cf"), ping);
                 }
             },
         );
@@ -279,7 +355,7 @@ fn prepare_heartbeat(
     address: Ipv4Addr,
     timing: HaCfTiming,
     stonith_device: Option<&str>,
-    router: Option<Ipv4Addr>,
+    ping: Option<&PingNodes>,
 ) -> [HeartbeatNode; 2] {
     let config = cluster_config(nets);
     nets.clone().map(|net| {
@@ -289,8 +365,8 @@ fn prepare_heartbeat(
             if let Some(device) = stonith_device {
                 add_stonith_host(&etc.join("ha.cf"), device);
             }
-            if let Some(router) = router {
-                add_ping_and_ipfail(&etc.join("ha.cf"), router);
+            if let Some(ping) = ping {
+                add_ping_and_ipfail(&etc.join("ha.cf"), ping);
             }
         });
         node.kill_and_reap();
@@ -298,12 +374,14 @@ fn prepare_heartbeat(
     })
 }
 
-/// Appends `ping ROUTER` and `respawn hacluster …/ipfail` to a node's ha.cf.
-fn add_ping_and_ipfail(ha_cf: &Path, router: Ipv4Addr) {
+/// Appends the `ping` or `ping_group` line and `respawn hacluster …/ipfail` to a node's
+/// ha.cf.
+fn add_ping_and_ipfail(ha_cf: &Path, ping: &PingNodes) {
     let mut text = fs::read_to_string(ha_cf)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", ha_cf.display()));
     text.push_str(&format!(
-        "ping {router}\nrespawn hacluster {HEARTBEAT_IPFAIL}\n"
+        "{}\nrespawn hacluster {HEARTBEAT_IPFAIL}\n",
+        ping.ha_cf_line()
     ));
     write_file(ha_cf, &text, 0o644);
 }
@@ -484,8 +562,8 @@ pub(crate) struct Cluster<'a> {
     macs: [[u8; 6]; 2],
     /// The lab, for cutting and healing links.
     lab: &'a Lab,
-    /// The router both nodes ping, in a connectivity cluster.
-    router: Option<Ipv4Addr>,
+    /// What both nodes ping, in a connectivity cluster.
+    ping: Option<PingNodes>,
 }
 
 impl Cluster<'_> {
@@ -638,14 +716,17 @@ impl Cluster<'_> {
         );
     }
 
-    /// Drops node `index`'s ICMP echo requests to the router (nftables, in its namespace)
-    /// and returns the moment just before; the link itself stays up.
+    /// Drops node `index`'s ICMP echo requests to every router its ping line names (one
+    /// nftables rule in its namespace, so all of them at once) and returns the moment just
+    /// before; the link itself stays up.
     pub(crate) fn block_pings(&self, index: u8) -> Result<SystemTime, String> {
-        let router = self.router.ok_or("this cluster pings no router")?;
+        let ping = self.ping.as_ref().ok_or("this cluster pings no router")?;
+        let routers: Vec<String> = ping.routers.iter().map(Ipv4Addr::to_string).collect();
+        let routers = routers.join(", ");
         let net = self.node(index).net();
         let script = format!(
             "table inet {PING_BLOCK_TABLE} {{\n  chain out {{\n    type filter hook output \
-             priority 0;\n    ip daddr {router} icmp type echo-request drop\n  }}\n}}\n"
+             priority 0;\n    ip daddr {{ {routers} }} icmp type echo-request drop\n  }}\n}}\n"
         );
         let path = net.dir.join("block-router.nft");
         write_file(&path, &script, 0o644);
@@ -654,7 +735,7 @@ impl Cluster<'_> {
         Ok(at)
     }
 
-    /// Lets node `index` reach the router again and returns the moment just before.
+    /// Lets node `index` reach the routers again and returns the moment just before.
     pub(crate) fn unblock_pings(&self, index: u8) -> SystemTime {
         let at = SystemTime::now();
         run_checked(self.node(index).net().exec(NFT).args([

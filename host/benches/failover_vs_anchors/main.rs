@@ -20,9 +20,9 @@
 //! 0.01, equal detection windows), and `meatware` (vigil and Heartbeat at keepalive
 //! 200ms/deadtime 1, both fenced with `stonith_host * meatware node1 node2`: the
 //! operator's `meatclient -c node1` on the survivor → the address there), and
-//! `connectivity` (vigil and Heartbeat at keepalive 200ms/deadtime 1, both pinging a router
-//! with `respawn hacluster …/ipfail`: node1's pings dropped → the address on node2, and back
-//! once they pass again).
+//! `connectivity` (vigil and Heartbeat at keepalive 200ms/deadtime 1 with `respawn hacluster
+//! …/ipfail`, pinging one router with `ping`, then two with `ping_group`: node1's pings to
+//! its ping node dropped → the address on node2, and back once they pass again).
 //!
 //! It is a measurement, not a test: it asserts nothing about time and prints what it saw.
 //! It must not change the lab support it borrows from the integration tests; it only swaps
@@ -58,7 +58,7 @@ use support::vigil_node::VIGIL_BIN;
 
 use cluster::{
     Bench, DEBIAN_MEATCLIENT, HEARTBEAT_IPADDR_WRAPPER, HEARTBEAT_IPFAIL, HEARTBEAT_STANDBY,
-    IFCONFIG, NFT,
+    IFCONFIG, NFT, PingKind,
 };
 use keepalived::KEEPALIVED;
 use report::{print_ipfail_part, print_meatware_part, print_part};
@@ -433,8 +433,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
     let nets = [lab.add_node(1), lab.add_node(2)];
-    let router = lab.add_node(ROUTER_INDEX);
-    let mut bench = Bench::new(&lab, &nets, &router, installed.tcpdump);
+    let routers = ROUTER_INDICES.map(|index| lab.add_node(index));
+    let mut bench = Bench::new(&lab, &nets, &routers, installed.tcpdump);
     let parts = [
         (options.vs_heartbeat, Part::VS_HEARTBEAT),
         (options.vs_keepalived, Part::VS_KEEPALIVED),
@@ -471,37 +471,45 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The lab index of the router the connectivity part pings.
-const ROUTER_INDEX: u8 = 50;
+/// The lab indices of the routers the connectivity part pings (198.18.X.50 and .51):
+/// `ping` names the first, `ping_group` both.
+const ROUTER_INDICES: [u8; 2] = [50, 51];
 
-/// The connectivity part: vigil's built-in connectivity failover, then Heartbeat's ipfail,
-/// at the lab's timing.
+/// The connectivity part: for `ping`, then `ping_group`, vigil's built-in connectivity
+/// failover and then Heartbeat's ipfail, at the lab's timing.
 fn run_connectivity_part(bench: &mut Bench<'_>, installed: &Installed, trials: usize) {
     if !Path::new(NFT).exists() {
         println!(
-            "connectivity: not run: nftables ({NFT}) drops the owner's pings to the router. \
+            "connectivity: not run: nftables ({NFT}) drops the owner's pings to the routers. \
              Install the Debian package nftables.\n"
         );
         return;
     }
-    eprintln!("connectivity: {trials} trials per implementation");
+    eprintln!("connectivity: {trials} trials per implementation and ping line");
     let load_before = load_average();
     let timing = Timing::HaCf(HaCfTiming::SUBSECOND);
-    let mut series = vec![run_ipfail_series(
-        bench,
-        Implementation::Vigil,
-        timing,
-        trials,
-    )];
-    if installed.heartbeat && Path::new(HEARTBEAT_IPFAIL).exists() {
+    let with_ipfail = installed.heartbeat && Path::new(HEARTBEAT_IPFAIL).exists();
+    if !with_ipfail {
+        println!("Heartbeat's ipfail ({HEARTBEAT_IPFAIL}) is not installed: vigil alone.\n");
+    }
+    let mut series = Vec::new();
+    for ping in PingKind::ALL {
         series.push(run_ipfail_series(
             bench,
-            Implementation::Heartbeat,
+            Implementation::Vigil,
             timing,
+            ping,
             trials,
         ));
-    } else {
-        println!("Heartbeat's ipfail ({HEARTBEAT_IPFAIL}) is not installed: vigil alone.\n");
+        if with_ipfail {
+            series.push(run_ipfail_series(
+                bench,
+                Implementation::Heartbeat,
+                timing,
+                ping,
+                trials,
+            ));
+        }
     }
     print_ipfail_part(&series, &load_before);
 }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::cluster::PingKind;
 use crate::common::{Summary, load_average};
 use crate::trials::{Measurement, Series};
 use crate::{Implementation, Part, Timing};
@@ -22,6 +23,9 @@ const STANDBY_TARGET: Duration = Duration::from_millis(50);
 const FAILBACK_TARGET: Duration = Duration::from_millis(20);
 /// The meatware target: from the operator's confirmation to the address, below this.
 const MEATWARE_TARGET: Duration = Duration::from_millis(50);
+/// The connectivity target: ping node lost → the address on the peer within `deadping`
+/// (the deadtime, as neither ha.cf sets it) plus this.
+const CONNECTIVITY_TARGET_SLACK: Duration = Duration::from_millis(100);
 
 /// `summary` with `offset` ms taken off every value.
 fn shifted(summary: Summary, offset: f64) -> Summary {
@@ -97,53 +101,56 @@ pub(crate) fn print_part(part: &Part, all: &[Series], load_before: &str, arp_mea
 }
 
 /// Prints the connectivity part: ping node lost by the owner → the address on the peer, and
-/// back, for every series, and why series stopped.
+/// back, for every series with its ping line (`ping` or `ping_group`), why series stopped,
+/// and the verdict.
 pub(crate) fn print_ipfail_part(all: &[Series], load_before: &str) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## connectivity: the owner loses the ping node → the address on the peer\n"
+        "## connectivity: the owner loses its ping node → the address on the peer\n"
     );
     let _ = writeln!(
         out,
-        "Both nodes ping one router (`ping ROUTER`, a namespace where only the kernel \
-         answers) and have `respawn hacluster /usr/libexec/heartbeat/ipfail`: Heartbeat runs \
+        "Both nodes have `respawn hacluster /usr/libexec/heartbeat/ipfail`: Heartbeat runs \
          ipfail, vigil maps the line onto its built-in connectivity failover (dampening \
-         `deadping`, the deadtime). Per trial node1's echo requests to the router are dropped \
-         by nftables in its namespace (t0: just before `nft` runs; t1: node2's RTM_NEWADDR for \
-         the address), then let through again (t0) until the address is back on node1 (t1, \
-         `auto_failback on`). Load average {load_before} → {}.\n",
+         `deadping`, the deadtime). They ping either one router (`{}`) or two routers as one \
+         ping node (`{}`, alive while either answers); each router is a namespace where only \
+         the kernel answers. Per trial node1's echo requests to every router of its line are \
+         dropped by one nftables rule in its namespace, with `ping_group` both members at \
+         once (t0: just before `nft` runs; t1: node2's RTM_NEWADDR for the address), then \
+         let through again (t0) until the address is back on node1 (t1, `auto_failback on`). \
+         Each t0 falls at a random phase of the keepalive, with which the echo requests go. \
+         Load average {load_before} → {}.\n",
+        PingKind::Ping.ha_cf_form(),
+        PingKind::PingGroup.ha_cf_form(),
         load_average()
     );
     let _ = writeln!(
         out,
-        "| implementation | timing | measurement | trials | median ms | min ms | max ms |"
+        "| implementation | ping line | timing | measurement | trials | median ms | min ms | \
+         max ms |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for series in all {
-        for (measurement, label) in [
-            (
-                Measurement::PingLostToAddress,
-                "ping node lost on node1 → address on node2",
-            ),
-            (
-                Measurement::PingBackToAddress,
-                "ping node back on node1 → address on node1",
-            ),
-        ] {
+        let Some(ping) = series.ping else {
+            continue;
+        };
+        let implementation = implementation_label(series);
+        for (measurement, label) in connectivity_rows(ping) {
             match Summary::of(series.values(measurement).iter().copied()) {
                 Some(s) => {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {label} | {} | {:.1} | {:.1} | {:.1} |",
-                        series.implementation, series.timing, s.count, s.median, s.min, s.max
+                        "| {implementation} | `{ping}` | {} | {label} | {} | {:.1} | {:.1} | \
+                         {:.1} |",
+                        series.timing, s.count, s.median, s.min, s.max
                     );
                 }
                 None => {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {label} | 0 | – | – | – |",
-                        series.implementation, series.timing
+                        "| {implementation} | `{ping}` | {} | {label} | 0 | – | – | – |",
+                        series.timing
                     );
                 }
             }
@@ -152,7 +159,112 @@ pub(crate) fn print_ipfail_part(all: &[Series], load_before: &str) {
     for series in all {
         write_notes(&mut out, series);
     }
+    let _ = writeln!(out, "\n### Targets (connectivity)\n");
+    let _ = writeln!(
+        out,
+        "Judged on vigil's maximum over the trials; `deadping` is the deadtime.\n\n| target | \
+         ping line | vigil timing | limit ms | vigil median / max ms | anchor at the equal \
+         timing, median ms | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let values = |series: &Series| {
+        Summary::of(
+            series
+                .values(Measurement::PingLostToAddress)
+                .iter()
+                .copied(),
+        )
+    };
+    for vigil in all
+        .iter()
+        .filter(|s| s.implementation == Implementation::Vigil)
+    {
+        let Some(ping) = vigil.ping else {
+            continue;
+        };
+        let limit = vigil.timing.detection_window() + CONNECTIVITY_TARGET_SLACK;
+        let limit_ms = limit.as_secs_f64() * 1e3;
+        let (measured, verdict) = match values(vigil) {
+            Some(s) => (
+                format!("{:.1} / {:.1}", s.median, s.max),
+                if s.max <= limit_ms {
+                    "**met**"
+                } else {
+                    "**not met**"
+                },
+            ),
+            None => ("–".into(), "not measured"),
+        };
+        let anchor = all
+            .iter()
+            .find(|s| {
+                s.implementation == Implementation::Heartbeat
+                    && s.timing == vigil.timing
+                    && s.ping == vigil.ping
+            })
+            .map_or_else(
+                || format!("{} + ipfail: not measured", Implementation::Heartbeat),
+                |series| {
+                    let name = implementation_label(series);
+                    values(series).map_or_else(
+                        || format!("{name}: –"),
+                        |s| format!("{name}: {:.1}", s.median),
+                    )
+                },
+            );
+        let _ = writeln!(
+            out,
+            "| ping node lost → address on node2 within `deadping` + 100 ms | `{ping}` | {} | \
+             {limit_ms:.0} | {measured} | {anchor} | {verdict} |",
+            vigil.timing
+        );
+    }
     println!("{out}");
+}
+
+/// The connectivity rows of a series with ping line `ping`, in table order.
+fn connectivity_rows(ping: PingKind) -> [(Measurement, &'static str); 2] {
+    match ping {
+        PingKind::Ping => [
+            (
+                Measurement::PingLostToAddress,
+                "ping node lost on node1 → address on node2",
+            ),
+            (
+                Measurement::PingBackToAddress,
+                "ping node back on node1 → address on node1",
+            ),
+        ],
+        PingKind::PingGroup => [
+            (
+                Measurement::PingLostToAddress,
+                "ping group lost on node1 (both members) → address on node2",
+            ),
+            (
+                Measurement::PingBackToAddress,
+                "ping group back on node1 (both members) → address on node1",
+            ),
+        ],
+    }
+}
+
+/// The implementation as the tables name it: in a connectivity series Heartbeat runs
+/// ipfail, and says so.
+fn implementation_label(series: &Series) -> String {
+    match (series.implementation, series.ping) {
+        (Implementation::Heartbeat, Some(_)) => format!("{} + ipfail", series.implementation),
+        (implementation, _) => implementation.to_string(),
+    }
+}
+
+/// Who a note is about: the implementation at its timing, with its ping line in a
+/// connectivity series.
+fn subject(series: &Series) -> String {
+    let implementation = implementation_label(series);
+    match series.ping {
+        Some(ping) => format!("{implementation} at {} with `{ping}`", series.timing),
+        None => format!("{implementation} at {}", series.timing),
+    }
 }
 
 /// Prints the meatware part: the confirmation → address table of every series, why series
@@ -320,10 +432,9 @@ fn write_notes(out: &mut String, series: &Series) {
         let longest = overlaps.iter().copied().fold(0.0, f64::max);
         let _ = writeln!(
             out,
-            "\n{} at {}: at failback the address was on both nodes in {} of {} trials, for up \
-             to {longest:.2} ms.",
-            series.implementation,
-            series.timing,
+            "\n{}: at failback the address was on both nodes in {} of {} trials, for up to \
+             {longest:.2} ms.",
+            subject(series),
             overlaps.len(),
             windows.len()
         );
@@ -331,25 +442,23 @@ fn write_notes(out: &mut String, series: &Series) {
     if series.arp_missed > 0 {
         let _ = writeln!(
             out,
-            "\n{} at {}: no gratuitous ARP from node2 seen in {} failover(s).",
-            series.implementation, series.timing, series.arp_missed
+            "\n{}: no gratuitous ARP from node2 seen in {} failover(s).",
+            subject(series),
+            series.arp_missed
         );
     }
     if series.stale_announcements > 0 {
         let _ = writeln!(
             out,
-            "\n{} at {}: node2 sent {} gratuitous ARP(s) for the address after node1's death \
+            "\n{}: node2 sent {} gratuitous ARP(s) for the address after node1's death \
              but before it held the address again (repeats of the announcement of an earlier \
              move, for an address it had given up); they are not counted as the takeover's.",
-            series.implementation, series.timing, series.stale_announcements
+            subject(series),
+            series.stale_announcements
         );
     }
     for failure in &series.failures {
-        let _ = writeln!(
-            out,
-            "\n{} at {}: trials stopped: {failure}",
-            series.implementation, series.timing
-        );
+        let _ = writeln!(out, "\n{}: trials stopped: {failure}", subject(series));
     }
 }
 

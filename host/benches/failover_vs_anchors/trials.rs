@@ -3,8 +3,9 @@
 //! Owns the five kinds of trial — cold start, standby move, the failover cycle (death of
 //! the owner, takeover by the survivor, the owner's return and failback), the meatware
 //! confirmation (the survivor waits for the operator's `meatclient` before it takes over),
-//! and the connectivity cycle (the owner loses the ping node, the peer takes over, the ping
-//! node comes back and the group fails back) —
+//! and the connectivity cycle (the owner loses its ping node — one router, or every member
+//! of a ping group — the peer takes over, the ping node comes back and the group fails
+//! back) —
 //! and the series that run them on one cluster: cold starts first (the last leaves the
 //! cluster running), then standby moves, then failover cycles; or, on a cluster fenced with
 //! meatware, one cold start and then meatware confirmations. A trial that fails ends its
@@ -16,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::address_watch::Change;
-use crate::cluster::{Bench, Cluster};
+use crate::cluster::{Bench, Cluster, PingKind};
 use crate::{Implementation, Timing};
 
 /// How long a cold start may take before the trial fails: Heartbeat 3.0.6 alone pauses
@@ -69,9 +70,10 @@ pub(crate) enum Measurement {
     /// With meatware fencing: `meatclient -c node1` answered `y` on node2 → the address on
     /// node2.
     MeatwareConfirmToAddress,
-    /// Connectivity failover: node1's pings to the router dropped → the address on node2.
+    /// Connectivity failover: node1's pings to its ping node (every router it names)
+    /// dropped → the address on node2.
     PingLostToAddress,
-    /// Connectivity failover: node1 reaches the router again → the address back on node1.
+    /// Connectivity failover: node1 reaches the routers again → the address back on node1.
     PingBackToAddress,
 }
 
@@ -81,6 +83,8 @@ pub(crate) struct Series {
     pub(crate) implementation: Implementation,
     /// At which timing.
     pub(crate) timing: Timing,
+    /// In a connectivity series, how the nodes name the routers they ping.
+    pub(crate) ping: Option<PingKind>,
     /// Milliseconds per trial, by measurement (signed for the failback window).
     pub(crate) samples: BTreeMap<Measurement, Vec<f64>>,
     /// Failover cycles in which no gratuitous ARP was seen.
@@ -93,6 +97,19 @@ pub(crate) struct Series {
 }
 
 impl Series {
+    /// A series with no trial yet.
+    fn new(implementation: Implementation, timing: Timing, ping: Option<PingKind>) -> Series {
+        Series {
+            implementation,
+            timing,
+            ping,
+            samples: BTreeMap::new(),
+            arp_missed: 0,
+            stale_announcements: 0,
+            failures: Vec::new(),
+        }
+    }
+
     /// The samples of one measurement.
     pub(crate) fn values(&self, measurement: Measurement) -> &[f64] {
         self.samples.get(&measurement).map_or(&[], Vec::as_slice)
@@ -112,14 +129,7 @@ pub(crate) fn run_series(
     trials: usize,
 ) -> Series {
     eprintln!("  {implementation} at {timing}");
-    let mut series = Series {
-        implementation,
-        timing,
-        samples: BTreeMap::new(),
-        arp_missed: 0,
-        stale_announcements: 0,
-        failures: Vec::new(),
-    };
+    let mut series = Series::new(implementation, timing, None);
     let mut cluster = match bench.cluster(implementation, timing) {
         Ok(cluster) => cluster,
         Err(e) => {
@@ -146,14 +156,7 @@ pub(crate) fn run_meatware_series(
     trials: usize,
 ) -> Series {
     eprintln!("  {implementation} at {timing}, fenced with meatware");
-    let mut series = Series {
-        implementation,
-        timing,
-        samples: BTreeMap::new(),
-        arp_missed: 0,
-        stale_announcements: 0,
-        failures: Vec::new(),
-    };
+    let mut series = Series::new(implementation, timing, None);
     let mut cluster = match bench.fenced_cluster(implementation, timing, "meatware node1 node2") {
         Ok(cluster) => cluster,
         Err(e) => {
@@ -192,25 +195,23 @@ pub(crate) fn run_meatware_series(
 }
 
 /// Runs `trials` connectivity trials on one fresh cluster of `implementation` at `timing`
-/// that pings the router and has `respawn hacluster …/ipfail` (Heartbeat runs ipfail, vigil
-/// its built-in logic): one cold start, then per trial node1 loses the router and gets it
-/// back.
+/// whose nodes ping as `ping` says (a `ping` line for the first router, or a `ping_group`
+/// of both), and have `respawn hacluster …/ipfail` (Heartbeat runs ipfail, vigil its
+/// built-in logic): one cold start, then per trial node1 loses its ping node (with
+/// `ping_group`, every member at once) and gets it back.
 pub(crate) fn run_ipfail_series(
     bench: &mut Bench<'_>,
     implementation: Implementation,
     timing: Timing,
+    ping: PingKind,
     trials: usize,
 ) -> Series {
-    eprintln!("  {implementation} at {timing}, pinging a router, with ipfail's line");
-    let mut series = Series {
-        implementation,
-        timing,
-        samples: BTreeMap::new(),
-        arp_missed: 0,
-        stale_announcements: 0,
-        failures: Vec::new(),
-    };
-    let mut cluster = match bench.ping_cluster(implementation, timing) {
+    eprintln!(
+        "  {implementation} at {timing}, pinging with `{}`, with ipfail's line",
+        ping.ha_cf_form()
+    );
+    let mut series = Series::new(implementation, timing, Some(ping));
+    let mut cluster = match bench.ping_cluster(implementation, timing, ping) {
         Ok(cluster) => cluster,
         Err(e) => {
             series
@@ -234,8 +235,8 @@ pub(crate) fn run_ipfail_series(
         match ipfail_trial(&mut cluster) {
             Ok((lost, back)) => {
                 eprintln!(
-                    "    connectivity {index}: ping lost → address on node2 {lost:.1} ms, \
-                     ping back → address on node1 {back:.1} ms"
+                    "    connectivity {index} ({ping}): lost → address on node2 {lost:.1} ms, \
+                     back → address on node1 {back:.1} ms"
                 );
                 series.record(Measurement::PingLostToAddress, lost);
                 series.record(Measurement::PingBackToAddress, back);
@@ -253,12 +254,16 @@ pub(crate) fn run_ipfail_series(
 }
 
 /// With the group settled on node1 (and running long enough for both nodes to see the
-/// router): node1's echo requests to the router are dropped, and the time to the address on
-/// node2 is taken; then they pass again, and the time to the address back on node1 (with
-/// `auto_failback on`).
+/// routers): node1's echo requests to every router of its ping line are dropped, and the
+/// time to the address on node2 is taken; then they pass again, and the time to the address
+/// back on node1 (with `auto_failback on`). Both cuts fall at a random phase of the
+/// keepalive, with which the echo requests go: otherwise each would follow the previous
+/// move, itself timed by a probe, at nearly the same phase in every trial.
 fn ipfail_trial(cluster: &mut Cluster<'_>) -> Result<(f64, f64), String> {
     cluster.settle_on(1, SETTLE_TIMEOUT)?;
     cluster.await_uptime();
+    let interval = cluster.timing.message_interval();
+    thread::sleep(random_phase(interval));
     let lost = cluster.block_pings(1)?;
     let taken = cluster
         .watch
@@ -266,17 +271,18 @@ fn ipfail_trial(cluster: &mut Cluster<'_>) -> Result<(f64, f64), String> {
         .ok_or_else(|| {
             format!(
                 "the address did not appear on node2 within {MOVE_TIMEOUT:?} of node1 losing \
-                 the router"
+                 its ping node"
             )
         })?;
+    thread::sleep(random_phase(interval));
     let back = cluster.unblock_pings(1);
     let returned = cluster
         .watch
         .first_after(1, Change::Appeared, back, MOVE_TIMEOUT)
         .ok_or_else(|| {
             format!(
-                "the address did not come back to node1 within {MOVE_TIMEOUT:?} of the router \
-                 answering it again"
+                "the address did not come back to node1 within {MOVE_TIMEOUT:?} of its ping \
+                 node answering it again"
             )
         })?;
     Ok((ms_between(lost, taken), ms_between(back, returned)))
