@@ -265,6 +265,92 @@ impl OwnSender {
     }
 }
 
+/// The most local addresses [`own_frames_filter`] compares: each takes one instruction, and
+/// a classic BPF jump reaches at most 255 instructions ahead.
+const FILTER_MAX_ADDRESSES: usize = 200;
+
+/// A classic BPF socket filter that drops the UDP datagrams `own` sent (its port on one of
+/// its IPv4 addresses) and accepts every other; `None` for an IPv6 sender or more than
+/// [`FILTER_MAX_ADDRESSES`] addresses. A UDP socket filter sees the datagram from its UDP
+/// header on (offset 0 is the source port); the IP header is reached through
+/// `SKF_NET_OFF` (the source address at 12).
+fn own_frames_filter(own: &OwnSender) -> Option<Vec<libc::sock_filter>> {
+    let addresses: Vec<u32> = own
+        .addresses
+        .iter()
+        .map(|address| match address {
+            IpAddr::V4(v4) => Some(u32::from(*v4)),
+            IpAddr::V6(_) => None,
+        })
+        .collect::<Option<_>>()?;
+    if addresses.is_empty() || addresses.len() > FILTER_MAX_ADDRESSES {
+        return None;
+    }
+    let count = u8::try_from(addresses.len()).ok()?;
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: u16::try_from(code).unwrap_or(u16::MAX),
+        jt,
+        jf,
+        k,
+    };
+    let source_address_offset = (libc::SKF_NET_OFF + 12) as u32;
+    // 0: the source port; 1: not ours → accept; 2: the source address; then one compare per
+    // address (equal → drop); accept; drop.
+    let mut program = vec![
+        op(libc::BPF_LD | libc::BPF_H | libc::BPF_ABS, 0, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            count + 1,
+            u32::from(own.port),
+        ),
+        op(
+            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+            0,
+            0,
+            source_address_offset,
+        ),
+    ];
+    for (index, address) in (0..count).zip(addresses) {
+        program.push(op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            count - index,
+            0,
+            address,
+        ));
+    }
+    program.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX));
+    program.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, 0));
+    Some(program)
+}
+
+/// Attaches a classic BPF `program` to `socket` (`SO_ATTACH_FILTER`).
+fn attach_socket_filter(socket: &UdpSocket, program: &[libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::other("the socket filter is too long"))?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    let len = libc::socklen_t::try_from(size_of::<libc::sock_fprog>())
+        .map_err(|_| io::Error::other("size of sock_fprog does not fit socklen_t"))?;
+    // SAFETY: the descriptor is open for the lifetime of `socket`; `fprog` points to
+    // `program`, which outlives the call (the kernel copies it), and `len` is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            ptr::from_ref(&fprog).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 impl ReceiveSocket {
     /// Binds `socket` to `address` after setting `SO_REUSEADDR` and `SO_REUSEPORT`, so that
     /// several media of one node (two `ucast` lines, or `bcast` next to `ucast`) can share the
@@ -285,8 +371,15 @@ impl ReceiveSocket {
         })
     }
 
-    /// Skips, from now on, the frames `own` sent.
+    /// Skips, from now on, the frames `own` sent: the kernel drops them before they are
+    /// queued when it accepts the filter of [`own_frames_filter`] (IPv4), so they cost no
+    /// wake-up and no read; `try_recv` skips any that still arrive (IPv6 senders, a host
+    /// with more addresses than the filter holds, a filter refused).
     pub(crate) fn skip_frames_of(mut self, own: OwnSender) -> Self {
+        if let Some(program) = own_frames_filter(&own) {
+            // An optimisation only: on failure every own frame is still skipped in `try_recv`.
+            let _ = attach_socket_filter(&self.socket, &program);
+        }
         self.own_sender = Some(own);
         self
     }
@@ -821,6 +914,62 @@ mod tests {
         assert_eq!(from, PeerAddress::Udp(sender.local_addr().expect("sender")));
         let (len, _) = receiver.recv(&mut buf).expect("frame");
         assert_eq!(buf.get(..len), Some(&b"frame"[..]));
+    }
+
+    #[test]
+    fn the_kernel_filter_drops_only_the_frames_of_the_own_sender() {
+        let receiver = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("receiver");
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let to = receiver.local_addr().expect("bound");
+        let own_socket = ipv4_udp_send_socket().expect("own sender");
+        let own = OwnSender::of(&own_socket).expect("own sender identity");
+        let program = own_frames_filter(&own).expect("an IPv4 sender gets a filter");
+        attach_socket_filter(&receiver, &program).expect("the kernel accepts the filter");
+        // A stranger on the same address with another port, and one on another address
+        // (127.0.0.2 is loopback too) with any port, are both let through.
+        let stranger = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("stranger");
+        let elsewhere = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).expect("elsewhere");
+
+        own_socket
+            .send_to(b"own-1", &SocketAddr::from(to).into())
+            .expect("send own");
+        stranger.send_to(b"stranger", to).expect("send stranger");
+        own_socket
+            .send_to(b"own-2", &SocketAddr::from(to).into())
+            .expect("send own");
+        elsewhere.send_to(b"elsewhere", to).expect("send elsewhere");
+
+        // Read with the plain socket: nothing in user space skips anything here.
+        let mut buf = [0u8; 64];
+        let mut received = Vec::new();
+        for _ in 0..2 {
+            let (len, _) = receiver.recv_from(&mut buf).expect("a stranger's datagram");
+            received.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+        }
+        assert_eq!(received, ["stranger", "elsewhere"]);
+        receiver.set_nonblocking(true).expect("nonblocking");
+        let rest = receiver.recv_from(&mut buf);
+        assert!(
+            rest.as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock),
+            "the own sender's datagrams must not be queued, got {rest:?}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_sender_gets_no_kernel_filter() {
+        let own = OwnSender {
+            port: 694,
+            addresses: vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+        };
+        assert!(own_frames_filter(&own).is_none());
+        let crowded = OwnSender {
+            port: 694,
+            addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST); FILTER_MAX_ADDRESSES + 1],
+        };
+        assert!(own_frames_filter(&crowded).is_none());
     }
 
     #[test]

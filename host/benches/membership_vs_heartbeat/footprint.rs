@@ -234,20 +234,82 @@ pub(crate) fn mib(kb: f64) -> f64 {
     kb / 1024.0
 }
 
-/// The footprint part: both implementations at both common timings.
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[middle],
+        _ => (values[middle - 1] + values[middle]) / 2.0,
+    }
+}
+
+/// The windows of one implementation at one timing, summed up.
+struct Summary {
+    implementation: Implementation,
+    timing: Timing,
+    windows: usize,
+    /// Median of the windows' mean RSS, in kB.
+    rss_kb: f64,
+    /// Median CPU (schedstat) over the windows, in % of a core.
+    cpu_percent: f64,
+    cpu_min: f64,
+    cpu_max: f64,
+}
+
+impl Summary {
+    fn of(results: &[Footprint], implementation: Implementation, timing: Timing) -> Option<Self> {
+        let windows: Vec<&Footprint> = results
+            .iter()
+            .filter(|f| f.implementation == implementation && f.timing == timing)
+            .collect();
+        if windows.is_empty() {
+            return None;
+        }
+        let cpu: Vec<f64> = windows.iter().map(|f| f.cpu_percent_schedstat).collect();
+        Some(Summary {
+            implementation,
+            timing,
+            windows: windows.len(),
+            rss_kb: median(windows.iter().map(|f| f.rss_mean_kb).collect()),
+            cpu_percent: median(cpu.clone()),
+            cpu_min: cpu.iter().copied().fold(f64::INFINITY, f64::min),
+            cpu_max: cpu.iter().copied().fold(0.0, f64::max),
+        })
+    }
+}
+
+/// The footprint part: both implementations at both common timings, `runs` windows of
+/// `seconds` each, every window on a freshly started pair. One window says little about
+/// CPU: the two nodes' keepalive timers keep the phase they started with, and that phase
+/// decides how often a node's sending, its peer's frame and its own timer fall into one
+/// wake-up, so windows of one binary differ by up to half (the same holds for a bare C
+/// loop doing only the unavoidable system calls). The summary gives medians over windows.
 pub(crate) fn footprint_part(
     bench: &mut Bench<'_>,
     implementations: &[Implementation],
     seconds: u64,
+    runs: usize,
 ) {
     let window = Duration::from_secs(seconds);
-    eprintln!("footprint: {seconds} s per implementation and timing");
+    eprintln!("footprint: {runs} window(s) of {seconds} s per implementation and timing");
     let mut results = Vec::new();
-    for timing in [Timing::SUBSECOND, Timing::SECONDS] {
-        for &implementation in implementations {
-            match footprint(bench, implementation, timing, window) {
-                Ok(f) => results.push(f),
-                Err(e) => println!("{implementation} at {timing}: footprint not measured: {e}"),
+    for run in 1..=runs {
+        for timing in [Timing::SUBSECOND, Timing::SECONDS] {
+            for &implementation in implementations {
+                match footprint(bench, implementation, timing, window) {
+                    Ok(f) => {
+                        eprintln!(
+                            "  window {run}: {implementation} at {timing}: CPU {:.3} % (schedstat)",
+                            f.cpu_percent_schedstat
+                        );
+                        results.push(f);
+                    }
+                    Err(e) => {
+                        println!("{implementation} at {timing}: footprint not measured: {e}");
+                    }
+                }
             }
         }
     }
@@ -292,7 +354,38 @@ pub(crate) fn footprint_part(
             f.load.1
         );
     }
-    let _ = writeln!(out, "\nRatio Heartbeat / vigil:\n");
+    let _ = writeln!(
+        out,
+        "\nMedian over windows (CPU: schedstat; min–max beside it):\n\n\
+         | implementation | timing | windows | RSS MiB (median of means) | CPU % of a core (median) | CPU % min–max |\n\
+         |---|---|---|---|---|---|"
+    );
+    let summaries: Vec<Summary> = [Timing::SUBSECOND, Timing::SECONDS]
+        .into_iter()
+        .flat_map(|timing| {
+            implementations
+                .iter()
+                .filter_map(|&implementation| Summary::of(&results, implementation, timing))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for summary in &summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} | {:.3} | {:.3}–{:.3} |",
+            summary.implementation,
+            summary.timing,
+            summary.windows,
+            mib(summary.rss_kb),
+            summary.cpu_percent,
+            summary.cpu_min,
+            summary.cpu_max
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRatio Heartbeat / vigil (medians; PSS and ticks: first window):\n"
+    );
     let _ = writeln!(
         out,
         "| timing | RSS | PSS | CPU (ticks) | CPU (schedstat) |"
@@ -304,7 +397,17 @@ pub(crate) fn footprint_part(
                 .iter()
                 .find(|f| f.implementation == implementation && f.timing == timing)
         };
-        if let (Some(v), Some(h)) = (find(Implementation::Vigil), find(Implementation::Heartbeat)) {
+        let summary = |implementation| {
+            summaries
+                .iter()
+                .find(|s| s.implementation == implementation && s.timing == timing)
+        };
+        if let (Some(v), Some(h), Some(vs), Some(hs)) = (
+            find(Implementation::Vigil),
+            find(Implementation::Heartbeat),
+            summary(Implementation::Vigil),
+            summary(Implementation::Heartbeat),
+        ) {
             let ratio = |a: f64, b: f64| {
                 if b > 0.0 {
                     format!("{:.1}", a / b)
@@ -316,10 +419,10 @@ pub(crate) fn footprint_part(
             let _ = writeln!(
                 out,
                 "| {timing} | {} | {} | {} | {} |",
-                ratio(h.rss_mean_kb, v.rss_mean_kb),
+                ratio(hs.rss_kb, vs.rss_kb),
                 ratio(pss(h), pss(v)),
                 ratio(h.cpu_percent_ticks, v.cpu_percent_ticks),
-                ratio(h.cpu_percent_schedstat, v.cpu_percent_schedstat)
+                ratio(hs.cpu_percent, vs.cpu_percent)
             );
         }
     }

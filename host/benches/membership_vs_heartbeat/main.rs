@@ -18,7 +18,7 @@
 //!
 //! Run as root (namespaces, bridges, Heartbeat):
 //! `cargo bench -p vigil --bench membership_vs_heartbeat [-- PART… --trials N --soak-minutes N
-//! --footprint-seconds N]`, with PART among `detection`, `footprint`, `soak` (all three by
+//! --footprint-seconds N --footprint-runs N]`, with PART among `detection`, `footprint`, `soak` (all three by
 //! default) and `soak-heartbeat`. Without root it says why it cannot run and exits
 //! successfully.
 
@@ -146,13 +146,16 @@ struct Options {
     soak_minutes: u64,
     /// Length of each footprint window.
     footprint_seconds: u64,
+    /// Footprint windows per implementation and timing, each on a freshly started pair.
+    footprint_runs: usize,
 }
 
 impl Options {
     /// What the harness accepts, printed with an argument error.
     const USAGE: &'static str = "usage: membership_vs_heartbeat [detection] [footprint] [soak] \
                                  [soak-heartbeat] \
-                                 [--trials N] [--soak-minutes N] [--footprint-seconds N]";
+                                 [--trials N] [--soak-minutes N] [--footprint-seconds N] \
+                                 [--footprint-runs N]";
 
     /// Parses the arguments after `--`; `--bench`, which cargo adds, is ignored.
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -164,6 +167,7 @@ impl Options {
             trials: 5,
             soak_minutes: 10,
             footprint_seconds: 60,
+            footprint_runs: 1,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -188,6 +192,7 @@ impl Options {
                 "--footprint-seconds" => {
                     options.footprint_seconds = number("--footprint-seconds")?;
                 }
+                "--footprint-runs" => options.footprint_runs = number("--footprint-runs")? as usize,
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -242,7 +247,12 @@ fn main() -> ExitCode {
         );
     }
     if options.footprint {
-        footprint_part(&mut bench, implementations, options.footprint_seconds);
+        footprint_part(
+            &mut bench,
+            implementations,
+            options.footprint_seconds,
+            options.footprint_runs,
+        );
     }
     if options.soak {
         soak_part(&mut bench, Implementation::Vigil, options.soak_minutes);

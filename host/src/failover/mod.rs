@@ -499,6 +499,27 @@ impl Failover {
         self
     }
 
+    /// Whether [`Input::Delivered`] with `message` can change anything here: only the
+    /// resource messages and the connectivity counts do (the types `on_delivered` reads).
+    /// The runtime hands failover nothing else, so heartbeats and client messages, nearly
+    /// all of the traffic, cost it nothing.
+    pub fn acts_on(message: &Message) -> bool {
+        message.message_type().is_some_and(|kind| {
+            [
+                messages::T_STARTING,
+                messages::T_RESOURCE,
+                messages::T_ASK_RESOURCES,
+                messages::T_HB_TAKEOVER,
+                messages::T_IP_REQUEST,
+                messages::T_IP_REQUEST_RESP,
+                messages::T_STONITH,
+                messages::T_SHUTDONE,
+                connectivity::T_PING_COUNT,
+            ]
+            .contains(&kind)
+        })
+    }
+
     /// Feeds one input at `now` and returns what to do, in order. Messages announcing a group
     /// always come before the operations that start it.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Output> {

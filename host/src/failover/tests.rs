@@ -299,6 +299,12 @@ impl Cluster {
         for _ in 0..10_000 {
             if let Some((to, from, message)) = self.network.pop_front() {
                 let from = self.names[from].clone();
+                // The runtime hands failover only what `acts_on` accepts: every message a
+                // failover machine sends must be among them, or its peers would never see it.
+                assert!(
+                    Failover::acts_on(&message),
+                    "failover sent a message it does not act on: {message:?}"
+                );
                 self.input(to, Input::Delivered { from, message });
             } else if let Some((node, group, resource, action)) = self.operations.pop_front() {
                 self.now += 1;

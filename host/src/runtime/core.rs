@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -77,7 +76,9 @@ pub struct Core {
     /// Whether outgoing datagrams carry the inner classic `auth` field (`msgfmt`).
     inner_auth: InnerAuth,
     from_media: mpsc::UnboundedReceiver<Received>,
-    load_average: mpsc::UnboundedReceiver<String>,
+    /// `/proc/loadavg`, read on the core's timer wake-ups at most every
+    /// [`LOAD_AVERAGE_PERIOD`].
+    load_average: LoadAverageReader,
     requests: mpsc::Receiver<CoreRequest>,
     events: broadcast::Sender<ApiEvent>,
     /// Signed-on cluster clients: what they send goes to membership, what is delivered for
@@ -219,7 +220,7 @@ impl Core {
                 MsgFormat::Netstring => InnerAuth::Omitted,
             },
             from_media,
-            load_average: spawn_load_average_reader(),
+            load_average: LoadAverageReader::open(),
             requests,
             events,
             clients,
@@ -254,6 +255,9 @@ impl Core {
             media = self.media.len(),
             "vigil starting"
         );
+        if let Some(line) = self.load_average.read_if_due(std::time::Instant::now()) {
+            self.process(Step::Membership(Input::LoadAverage(line)));
+        }
         self.process(Step::Membership(Input::Start));
         let mut signals = Signals {
             sigterm,
@@ -320,10 +324,12 @@ impl Core {
                         tracing::error!(%error, "the protocol timer failed; stopping");
                         return Stop::Signal;
                     }
+                    if let Some(line) = self.load_average.read_if_due(std::time::Instant::now()) {
+                        self.process(Step::Membership(Input::LoadAverage(line)));
+                    }
                     self.process(Step::Membership(Input::Timer));
                     self.process(Step::Failover(failover::Input::Timer));
                 }
-                Some(line) = self.load_average.recv() => self.process(Step::Membership(Input::LoadAverage(line))),
                 Some(request) = self.requests.recv() => self.on_request(request),
                 Some(request) = self.client_requests.recv() => self.on_client_request(request),
                 Some(death) = self.child_deaths.recv() => {
@@ -449,7 +455,9 @@ impl Core {
                 for leave in self.clients.deliver(&from, &message) {
                     pending.push_back(Step::Membership(Input::SendCluster(leave)));
                 }
-                pending.push_back(Step::Failover(failover::Input::Delivered { from, message }));
+                if Failover::acts_on(&message) {
+                    pending.push_back(Step::Failover(failover::Input::Delivered { from, message }));
+                }
             }
         }
     }
@@ -818,27 +826,50 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Reads `/proc/loadavg` off the core task, so the core never waits on a file.
-fn spawn_load_average_reader() -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let spawned = thread::Builder::new()
-        .name("loadavg".into())
-        .spawn(move || {
-            loop {
-                let line = std::fs::read_to_string("/proc/loadavg")
-                    .ok()
-                    .and_then(|text| text.lines().next().map(str::to_string))
-                    .filter(|line| !line.is_empty())
-                    .unwrap_or_else(|| "n/a".to_string());
-                if tx.send(line).is_err() {
-                    return;
-                }
-                thread::sleep(LOAD_AVERAGE_PERIOD);
+/// The first line of `/proc/loadavg` for the `ld` field, read through a descriptor kept
+/// open. procfs answers from memory and never waits on a disk, so the core reads it itself,
+/// on a wake-up it has anyway (its timer), instead of keeping a thread for it.
+struct LoadAverageReader {
+    /// `None` when `/proc/loadavg` cannot be opened: `ld` then stays `n/a`.
+    file: Option<std::fs::File>,
+    /// When it was last read.
+    last_read: Option<std::time::Instant>,
+}
+
+impl LoadAverageReader {
+    fn open() -> Self {
+        let file = match std::fs::File::open("/proc/loadavg") {
+            Ok(file) => Some(file),
+            Err(error) => {
+                tracing::warn!(%error, "cannot open /proc/loadavg; `ld` stays n/a");
+                None
             }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "cannot start the load-average reader; `ld` stays n/a");
+        };
+        Self {
+            file,
+            last_read: None,
+        }
     }
-    rx
+
+    /// The current line when [`LOAD_AVERAGE_PERIOD`] has passed since the last read (or on the
+    /// first call), else `None`.
+    fn read_if_due(&mut self, now: std::time::Instant) -> Option<String> {
+        if self
+            .last_read
+            .is_some_and(|last| now.duration_since(last) < LOAD_AVERAGE_PERIOD)
+        {
+            return None;
+        }
+        self.last_read = Some(now);
+        let file = self.file.as_ref()?;
+        let mut buf = [0u8; 128];
+        let len = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
+        let text = std::str::from_utf8(buf.get(..len)?).ok()?;
+        text.lines()
+            .next()
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+    }
 }
 
 #[cfg(test)]
@@ -847,6 +878,18 @@ mod tests {
 
     use super::*;
     use crate::config::AutoFailback;
+
+    #[test]
+    fn the_load_average_is_read_at_most_once_per_period() {
+        let mut reader = LoadAverageReader::open();
+        let start = std::time::Instant::now();
+        let line = reader
+            .read_if_due(start)
+            .expect("the first read returns /proc/loadavg");
+        assert_eq!(line.split_whitespace().count(), 5, "{line:?}");
+        assert_eq!(reader.read_if_due(start + LOAD_AVERAGE_PERIOD / 2), None);
+        assert!(reader.read_if_due(start + LOAD_AVERAGE_PERIOD).is_some());
+    }
 
     #[test]
     fn the_failover_machine_gets_the_configured_order_and_monitors() {

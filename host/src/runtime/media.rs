@@ -287,11 +287,13 @@ async fn read_task(
                 return;
             }
         };
+        let mut drained = false;
         for _ in 0..FRAMES_PER_TURN {
             let event = match readiness.get_ref().medium.try_recv(&mut buf) {
                 Ok((len, from)) => decoded(id, &buf[..len], from, &keys),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     guard.clear_ready();
+                    drained = true;
                     break;
                 }
                 Err(error) => Received::Failed {
@@ -305,7 +307,10 @@ async fn read_task(
             }
         }
         drop(guard);
-        tokio::task::yield_now().await;
+        if !drained {
+            // A full turn and more waiting: let the core and the other links run first.
+            tokio::task::yield_now().await;
+        }
     }
 }
 
