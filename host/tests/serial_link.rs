@@ -201,6 +201,62 @@ fn two_vigil_nodes_joined_only_by_a_pty_pair_become_active_and_see_a_death() {
     assert!(!log.contains("panicked"), "alpha's log:\n{log}");
 }
 
+impl SerialDaemon {
+    /// `vigil status --json` of this daemon, or why it could not be had.
+    fn status_json(&self) -> Result<serde_json::Value, String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["status", "--json", "--socket"])
+            .arg(self.dir.join("vigil.sock"))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run vigil status: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("not JSON: {e}"))
+    }
+}
+
+#[test]
+fn line_noise_and_broken_frames_on_the_tty_are_counted_in_vigil_status() {
+    if !socat_or_skip() {
+        return;
+    }
+    let (pid, counter) = unique_token();
+    let scratch = ScratchDir::new(&format!("vigil-serial-noise-{pid}-{counter}"));
+    let cable = PtyPair::new(scratch.path());
+    let alpha = SerialDaemon::start(scratch.path(), "alpha", &["alpha", "bravo"], cable.end(0));
+    wait_for("alpha to answer", SETTLE_TIMEOUT, || alpha.status_json());
+
+    // 11 bytes of noise, a frame cut short by the next `>>>`, then a whole frame that is
+    // not a signed message (the decoder's business, not the line's).
+    let mut line = fs::OpenOptions::new()
+        .write(true)
+        .open(cable.end(1))
+        .expect("the other end of the cable");
+    line.write_all(b"line noise\n>>>\nt=status\n>>>\nt=status\n<<<\n")
+        .expect("write to the cable");
+
+    let drops = wait_for("the line's drops in vigil status", SETTLE_TIMEOUT, || {
+        let status = alpha.status_json()?;
+        let drops = status["drops"].clone();
+        let count = |name: &str| drops[name].as_u64().unwrap_or(0);
+        if count("serial_garbage_bytes") >= 11 && count("serial_broken_frames") >= 1 {
+            Ok(drops)
+        } else {
+            Err(format!("drops so far: {drops}"))
+        }
+    });
+    assert_eq!(drops["serial_garbage_bytes"], 11, "{drops}");
+    assert_eq!(drops["serial_broken_frames"], 1, "{drops}");
+    assert!(
+        drops.get("serial_oversized_frames").is_none(),
+        "a counter at zero is not listed: {drops}"
+    );
+    let log = alpha.log();
+    assert!(!log.contains("panicked"), "alpha's log:\n{log}");
+}
+
 /// The ha.cf of one lab node: `bcast eth0` plus `serial <tty>`, the tty being this node's
 /// end of the cable.
 fn bcast_and_serial(nodes: &[&str], tty: &str) -> ClusterConfig {

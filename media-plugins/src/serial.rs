@@ -349,8 +349,8 @@ impl SerialMedium {
         writer.baud_rate().map_err(io::Error::from)
     }
 
-    /// Frames handed on and what was dropped, for diagnostics: the `Medium` contract has no
-    /// channel for link-level drops, so they are kept here.
+    /// Frames handed on and what was dropped; the drops reach `vigil status` through
+    /// `Medium::link_drops`.
     pub fn counters(&self) -> SerialCounters {
         let [frames, garbage_bytes, broken_frames, oversized_frames] =
             self.counters.each_ref().map(|c| c.load(Ordering::Relaxed));
@@ -436,6 +436,15 @@ impl Medium for SerialMedium {
 
     fn shutdown(&self) {
         self.stopped.store(true, Ordering::Release);
+    }
+
+    fn link_drops(&self) -> Vec<(&'static str, u64)> {
+        let counters = self.counters();
+        vec![
+            ("serial_garbage_bytes", counters.garbage_bytes),
+            ("serial_broken_frames", counters.broken_frames),
+            ("serial_oversized_frames", counters.oversized_frames),
+        ]
     }
 }
 

@@ -130,6 +130,14 @@ pub trait Medium: Send + Sync {
         None
     }
 
+    /// What the link itself threw away since it opened, before any frame existed for the
+    /// host to count (line noise, a broken or oversized frame on a serial line): counter
+    /// names with their totals, shown among the drop counters of `vigil status`. Names are
+    /// lower-case words joined by `_` and start with the medium's kind. Default: none.
+    fn link_drops(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Takes one frame if one is waiting, like `recv` without blocking: an error of kind
     /// `WouldBlock` when none is. Called only when `readiness_fd` is `Some`.
     fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {

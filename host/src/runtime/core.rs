@@ -682,12 +682,26 @@ impl Core {
         *self.drops.entry(reason.to_string()).or_default() += 1;
     }
 
+    /// The drop counters with what each link dropped itself added in (summed over media
+    /// of one kind; a counter still at zero is left out, as the core's own are).
+    fn drops_with_links(&self) -> BTreeMap<String, u64> {
+        let mut drops = self.drops.clone();
+        for medium in &self.media {
+            for (name, count) in medium.link_drops() {
+                if count > 0 {
+                    *drops.entry(name.to_string()).or_default() += count;
+                }
+            }
+        }
+        drops
+    }
+
     fn status_report(&self) -> StatusReport {
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             membership: self.membership.status(),
             failover: self.failover.status(),
-            drops: self.drops.clone(),
+            drops: self.drops_with_links(),
             parameters: self.parameters.clone(),
         }
     }

@@ -223,6 +223,11 @@ impl MediumDriver {
         self.medium.link_name()
     }
 
+    /// What the link itself dropped (see `Medium::link_drops`).
+    pub fn link_drops(&self) -> Vec<(&'static str, u64)> {
+        self.medium.link_drops()
+    }
+
     /// Sends what is queued, then stops reading and waits for any threads.
     pub fn stop(&mut self) {
         match &mut self.mode {
