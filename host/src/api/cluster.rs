@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ApiEvent;
 use crate::config::ApiAuthRule;
+use crate::failover::Failover;
 use crate::wire::Message;
 use crate::wire::message::FieldValue;
 
@@ -25,18 +26,6 @@ pub const CLIENT_QUEUE: usize = 4096;
 
 /// The longest client name Heartbeat accepts (its `client_id` buffer).
 const MAX_CLIENT_NAME: usize = 63;
-
-/// Message types vigil's own machines consume; they are not handed to clients.
-const VIGIL_TYPES: [&str; 8] = [
-    "starting",
-    "resource",
-    "ask_resources",
-    "ip-request",
-    "ip-request-resp",
-    "hb_takeover",
-    "shutdone",
-    "stonith",
-];
 
 /// Types a client may not send: membership's own and the unsequenced `NS_` family.
 const RESERVED_TYPES: [&str; 8] = [
@@ -437,7 +426,9 @@ impl ClusterClients {
         let Some(message_type) = message.message_type() else {
             return Vec::new();
         };
-        if VIGIL_TYPES.contains(&message_type) || self.sessions.is_empty() {
+        // What vigil's own failover consumes (resource messages, connectivity counts) is
+        // not for clients.
+        if Failover::acts_on(message) || self.sessions.is_empty() {
             return Vec::new();
         }
         let to_id = message.get_str("to_id");
@@ -611,7 +602,12 @@ mod tests {
         clients.deliver("bravo", &Message::with_type("num_ping_nodes"));
         assert!(matches!(chat.try_recv(), Ok(Delivery::Message(_))));
         assert!(matches!(other.try_recv(), Ok(Delivery::Message(_))));
-        clients.deliver("bravo", &Message::with_type("resource"));
-        assert!(chat.try_recv().is_err() && other.try_recv().is_err());
+        for own in ["resource", "vigil-ping-count"] {
+            clients.deliver("bravo", &Message::with_type(own));
+            assert!(
+                chat.try_recv().is_err() && other.try_recv().is_err(),
+                "{own} reached a client"
+            );
+        }
     }
 }
