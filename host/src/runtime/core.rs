@@ -328,7 +328,11 @@ impl Core {
                         self.process(Step::Membership(Input::LoadAverage(line)));
                     }
                     self.process(Step::Membership(Input::Timer));
-                    self.process(Step::Failover(failover::Input::Timer));
+                    // Failover's timers run on every input it gets; on a heartbeat tick it
+                    // needs a turn only when one of them is due.
+                    if self.failover.next_deadline().is_some_and(|due| due <= self.now().mono) {
+                        self.process(Step::Failover(failover::Input::Timer));
+                    }
                 }
                 Some(request) = self.requests.recv() => self.on_request(request),
                 Some(request) = self.client_requests.recv() => self.on_client_request(request),
@@ -420,13 +424,19 @@ impl Core {
                 {
                     watchdog.feed();
                 }
-                for medium in 0..self.media.len() {
+                self.send(&message);
+                if let Some(last) = self.media.len().checked_sub(1) {
+                    for medium in 0..last {
+                        pending.push_back(Step::Membership(Input::Received {
+                            medium,
+                            message: message.clone(),
+                        }));
+                    }
                     pending.push_back(Step::Membership(Input::Received {
-                        medium,
-                        message: message.clone(),
+                        medium: last,
+                        message,
                     }));
                 }
-                self.send(&message);
             }
             Output::Event(event) => {
                 let comm_up = event == MembershipEvent::CommunicationsUp;

@@ -12,9 +12,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::message::{Field, FieldValue, Message};
 use super::netstring::{
-    MAX_DEPTH, MAX_FIELDS, MAX_MESSAGE_BYTES, check_encoded_len, check_field, check_field_count,
-    check_value_allowed, expect_marker, pack_list, parse_name, parse_text, parse_type_prefix,
-    unpack_list,
+    self, MAX_DEPTH, MAX_FIELDS, MAX_MESSAGE_BYTES, check_encoded_len, check_field,
+    check_field_count, check_value_allowed, expect_marker, pack_list, parse_name, parse_text,
+    parse_type_prefix, unpack_list,
 };
 
 pub use super::netstring::{DecodeError, EncodeError};
@@ -56,7 +56,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
 /// The bytes the inner `auth` field signs: every field except `auth` as a classic line,
 /// in order, without the `>>>`/`<<<` markers.
 pub fn signed_text(message: &Message) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(netstring::TYPICAL_MESSAGE_BYTES);
     for field in message.fields() {
         if field.name != AUTH_FIELD {
             write_field(field, b'\n', 0, &mut out)?;
@@ -112,7 +112,9 @@ fn write_field(
     };
     let type_code = field.value.type_code();
     if type_code != 0 {
-        out.extend_from_slice(format!("({type_code})").as_bytes());
+        out.push(b'(');
+        netstring::push_decimal(out, usize::from(type_code));
+        out.push(b')');
     }
     out.extend_from_slice(field.name.as_bytes());
     out.push(b'=');

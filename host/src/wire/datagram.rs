@@ -173,7 +173,10 @@ pub fn encode(
     }
     let mut bytes = netstring::encode(&message)?;
     let trailer = keys.sign_outbound(&bytes);
-    bytes.extend_from_slice(format!("{}:{trailer},", trailer.len()).as_bytes());
+    netstring::push_decimal(&mut bytes, trailer.len());
+    bytes.push(b':');
+    bytes.extend_from_slice(trailer.as_bytes());
+    bytes.push(b',');
     netstring::check_encoded_len(bytes.len())?;
     Ok(bytes)
 }

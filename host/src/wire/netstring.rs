@@ -212,7 +212,7 @@ pub enum EncodeError {
 
 /// Encodes `message` as `###\n` fields `%%%\n`, without the authentication trailer.
 pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(TYPICAL_MESSAGE_BYTES);
     write_message(message, 0, &mut out)?;
     check_encoded_len(out.len())?;
     Ok(out)
@@ -276,8 +276,10 @@ fn write_message(message: &Message, depth: usize, out: &mut Vec<u8>) -> Result<(
         };
         // The length covers `(T)`, the name, `=` and the value.
         let len = 3 + field.name.len() + 1 + value.len();
-        let type_code = field.value.type_code();
-        out.extend_from_slice(format!("{len}:({type_code})").as_bytes());
+        push_decimal(out, len);
+        out.extend_from_slice(b":(");
+        push_decimal(out, usize::from(field.value.type_code()));
+        out.push(b')');
         out.extend_from_slice(field.name.as_bytes());
         out.push(b'=');
         out.extend_from_slice(value);
@@ -285,6 +287,28 @@ fn write_message(message: &Message, depth: usize, out: &mut Vec<u8>) -> Result<(
     }
     out.extend_from_slice(END_MARKER);
     Ok(())
+}
+
+/// Room reserved for an encoded message up front: a heartbeat with its trailer fits, so
+/// encoding one grows no buffer.
+pub(super) const TYPICAL_MESSAGE_BYTES: usize = 512;
+
+/// Appends `value` in decimal ASCII: what `format!("{value}")` gives, without a `String`
+/// per length on the heartbeat path.
+pub(super) fn push_decimal(out: &mut Vec<u8>, value: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        // `rest % 10` is below 10, so it fits a byte.
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Refuses a message with more fields than a receiver accepts.
@@ -643,6 +667,15 @@ fn parse_field(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimal_lengths_are_written_as_format_writes_them() {
+        for value in [0, 7, 9, 10, 99, 100, 310, 262_144, usize::MAX] {
+            let mut out = b"x".to_vec();
+            super::push_decimal(&mut out, value);
+            assert_eq!(out, format!("x{value}").into_bytes());
+        }
+    }
+
     use super::*;
 
     fn sample_message() -> Message {
