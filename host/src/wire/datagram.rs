@@ -164,14 +164,11 @@ pub fn encode(
     keys: &AuthKeys,
     inner: InnerAuth,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut message = message.clone();
-    match inner {
-        InnerAuth::Classic => set_auth_field(&mut message, keys)?,
-        InnerAuth::Omitted => {
-            message.remove(AUTH_FIELD);
-        }
-    }
-    let mut bytes = netstring::encode(&message)?;
+    let auth = match inner {
+        InnerAuth::Classic => Some(keys.sign_outbound(&classic::signed_text(message)?)),
+        InnerAuth::Omitted => None,
+    };
+    let mut bytes = netstring::encode_with_field(message, AUTH_FIELD, auth.as_deref())?;
     let trailer = keys.sign_outbound(&bytes);
     netstring::push_decimal(&mut bytes, trailer.len());
     bytes.push(b':');

@@ -218,6 +218,54 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
+/// Encodes `message` with its top-level field `name` set to the string `value` (in place,
+/// or added last when the message has none) or, for `None`, left out: the bytes
+/// [`encode`] gives for a copy changed with `set_str` or `remove`, without copying the
+/// message. The signing path uses it for the `auth` field of every datagram sent.
+pub fn encode_with_field(
+    message: &Message,
+    name: &str,
+    value: Option<&str>,
+) -> Result<Vec<u8>, EncodeError> {
+    let replacement = value.map(|value| Field {
+        name: name.to_string(),
+        value: FieldValue::String(value.to_string()),
+    });
+    let present = message.get(name).is_some();
+    let count = match (&replacement, present) {
+        (Some(_), false) => message.len() + 1,
+        (None, true) => message.len() - 1,
+        _ => message.len(),
+    };
+    if count > MAX_FIELDS {
+        return Err(EncodeError::TooManyFields { count });
+    }
+    let mut out = Vec::with_capacity(TYPICAL_MESSAGE_BYTES);
+    out.extend_from_slice(START_MARKER);
+    let mut replaced = false;
+    for field in message.fields() {
+        if field.name == name {
+            // A field name is unique in a message (`set_str` keeps it so).
+            if let Some(replacement) = &replacement
+                && !replaced
+            {
+                write_field(replacement, 0, &mut out)?;
+                replaced = true;
+            }
+            continue;
+        }
+        write_field(field, 0, &mut out)?;
+    }
+    if let Some(replacement) = &replacement
+        && !replaced
+    {
+        write_field(replacement, 0, &mut out)?;
+    }
+    out.extend_from_slice(END_MARKER);
+    check_encoded_len(out.len())?;
+    Ok(out)
+}
+
 /// Decodes exactly one netstring message; any byte after `%%%\n` is an error.
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let (message, len) = decode_prefix(bytes)?;
@@ -251,41 +299,47 @@ fn write_message(message: &Message, depth: usize, out: &mut Vec<u8>) -> Result<(
     check_field_count(message)?;
     out.extend_from_slice(START_MARKER);
     for field in message.fields() {
-        check_field(field)?;
-        let packed;
-        let value: &[u8] = match &field.value {
-            FieldValue::String(text) => text.as_bytes(),
-            FieldValue::Binary(bytes) => bytes,
-            FieldValue::Struct(child) => {
-                if depth >= MAX_DEPTH {
-                    return Err(EncodeError::TooDeep {
-                        field: field.name.clone(),
-                    });
-                }
-                let mut nested = Vec::new();
-                write_message(child, depth + 1, &mut nested)?;
-                packed = nested;
-                &packed
-            }
-            FieldValue::List(items) => {
-                let mut list = Vec::new();
-                pack_list(items, &mut list);
-                packed = list;
-                &packed
-            }
-        };
-        // The length covers `(T)`, the name, `=` and the value.
-        let len = 3 + field.name.len() + 1 + value.len();
-        push_decimal(out, len);
-        out.extend_from_slice(b":(");
-        push_decimal(out, usize::from(field.value.type_code()));
-        out.push(b')');
-        out.extend_from_slice(field.name.as_bytes());
-        out.push(b'=');
-        out.extend_from_slice(value);
-        out.push(b',');
+        write_field(field, depth, out)?;
     }
     out.extend_from_slice(END_MARKER);
+    Ok(())
+}
+
+/// Writes one field of a message at `depth` as `LEN:(T)name=value,`.
+fn write_field(field: &Field, depth: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    check_field(field)?;
+    let packed;
+    let value: &[u8] = match &field.value {
+        FieldValue::String(text) => text.as_bytes(),
+        FieldValue::Binary(bytes) => bytes,
+        FieldValue::Struct(child) => {
+            if depth >= MAX_DEPTH {
+                return Err(EncodeError::TooDeep {
+                    field: field.name.clone(),
+                });
+            }
+            let mut nested = Vec::new();
+            write_message(child, depth + 1, &mut nested)?;
+            packed = nested;
+            &packed
+        }
+        FieldValue::List(items) => {
+            let mut list = Vec::new();
+            pack_list(items, &mut list);
+            packed = list;
+            &packed
+        }
+    };
+    // The length covers `(T)`, the name, `=` and the value.
+    let len = 3 + field.name.len() + 1 + value.len();
+    push_decimal(out, len);
+    out.extend_from_slice(b":(");
+    push_decimal(out, usize::from(field.value.type_code()));
+    out.push(b')');
+    out.extend_from_slice(field.name.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b',');
     Ok(())
 }
 
@@ -667,6 +721,31 @@ fn parse_field(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn encoding_with_a_field_set_or_left_out_equals_encoding_a_changed_copy() {
+        use crate::wire::Message;
+        let mut plain = Message::with_type("status");
+        plain.push_str("src", "alpha");
+        plain.push_str("seq", "1f");
+        let mut with_auth = plain.clone();
+        with_auth.push_str("auth", "old");
+        with_auth.push_str("ld", "0.00");
+        for message in [&plain, &with_auth] {
+            let mut set = message.clone();
+            set.set_str("auth", "1 abc");
+            assert_eq!(
+                super::encode_with_field(message, "auth", Some("1 abc")).expect("encodes"),
+                super::encode(&set).expect("encodes")
+            );
+            let mut removed = message.clone();
+            removed.remove("auth");
+            assert_eq!(
+                super::encode_with_field(message, "auth", None).expect("encodes"),
+                super::encode(&removed).expect("encodes")
+            );
+        }
+    }
+
     #[test]
     fn decimal_lengths_are_written_as_format_writes_them() {
         for value in [0, 7, 9, 10, 99, 100, 310, 262_144, usize::MAX] {
