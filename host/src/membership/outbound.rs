@@ -23,14 +23,15 @@ const MAX_REQUEST_SPAN: u64 = 500;
 const RESEND_GUARD: Duration = Duration::from_millis(10);
 
 impl Membership {
-    /// Adds the standard fields, numbers sequenced types, remembers them for retransmission
-    /// and emits the send. Returns the message as sent.
-    pub(super) fn emit(
-        &mut self,
-        mut message: Message,
-        now: Now,
-        out: &mut Vec<Output>,
-    ) -> Message {
+    /// Stamps `message` (see [`Membership::stamp`]) and emits the send.
+    pub(super) fn emit(&mut self, message: Message, now: Now, out: &mut Vec<Output>) {
+        let sent = self.stamp(message, now);
+        out.push(Output::Send(sent));
+    }
+
+    /// Adds the standard fields, numbers sequenced types and remembers them for
+    /// retransmission; counts the message as sent and returns it, to be emitted.
+    fn stamp(&mut self, mut message: Message, now: Now) -> Message {
         let unsequenced = message.message_type().is_some_and(fields::is_unsequenced);
         let dest_uuid = message
             .get_str(fields::DEST)
@@ -74,7 +75,6 @@ impl Membership {
             self.history.record(seq, message.clone());
         }
         self.counters.sent += 1;
-        out.push(Output::Send(message.clone()));
         message
     }
 
@@ -105,12 +105,15 @@ impl Membership {
         let for_us = message
             .get_str(fields::DEST)
             .is_none_or(|dest| dest.eq_ignore_ascii_case(self.local_name()));
-        let sent = self.emit(message, now, out);
+        let sent = self.stamp(message, now);
         if for_us {
+            out.push(Output::Send(sent.clone()));
             out.push(Output::Deliver {
                 from: self.local_name().to_string(),
                 message: sent,
             });
+        } else {
+            out.push(Output::Send(sent));
         }
     }
 
