@@ -184,17 +184,7 @@ pub(crate) fn print_ipfail_part(all: &[Series], load_before: &str) {
         };
         let limit = vigil.timing.detection_window() + CONNECTIVITY_TARGET_SLACK;
         let limit_ms = limit.as_secs_f64() * 1e3;
-        let (measured, verdict) = match values(vigil) {
-            Some(s) => (
-                format!("{:.1} / {:.1}", s.median, s.max),
-                if s.max <= limit_ms {
-                    "**met**"
-                } else {
-                    "**not met**"
-                },
-            ),
-            None => ("–".into(), "not measured"),
-        };
+        let (measured, verdict) = judged(values(vigil), limit_ms);
         let anchor = all
             .iter()
             .find(|s| {
@@ -506,17 +496,10 @@ fn write_verdict(out: &mut String, part: &Part, all: &[Series]) {
         ];
         for (target, measurement, limit) in targets {
             let limit_ms = limit.as_secs_f64() * 1e3;
-            let (measured, verdict) = match Summary::of(vigil.values(measurement).iter().copied()) {
-                Some(s) => (
-                    format!("{:.1} / {:.1}", s.median, s.max),
-                    if s.max <= limit_ms {
-                        "**met**"
-                    } else {
-                        "**not met**"
-                    },
-                ),
-                None => ("–".into(), "not measured"),
-            };
+            let (measured, verdict) = judged(
+                Summary::of(vigil.values(measurement).iter().copied()),
+                limit_ms,
+            );
             let anchor_median = match anchor {
                 Some(series)
                     if measurement == Measurement::Standby
@@ -536,5 +519,21 @@ fn write_verdict(out: &mut String, part: &Part, all: &[Series]) {
                 "| {target} | {vigil_timing} | {limit_ms:.0} | {measured} | {anchor_median} | {verdict} |"
             );
         }
+    }
+}
+
+/// vigil's `median / max` cell and the verdict of a target judged on the maximum: met when
+/// no trial took longer than `limit_ms`.
+fn judged(summary: Option<Summary>, limit_ms: f64) -> (String, &'static str) {
+    match summary {
+        Some(s) => (
+            format!("{:.1} / {:.1}", s.median, s.max),
+            if s.max <= limit_ms {
+                "**met**"
+            } else {
+                "**not met**"
+            },
+        ),
+        None => ("–".into(), "not measured"),
     }
 }

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{ACTIVE_TIMEOUT, Bench, MIN_VICTIM_UPTIME};
-use crate::common::load_average;
+use crate::common::{Summary, load_average};
 use crate::{Implementation, Timing};
 
 /// Reads a `Key:   value kB` field of a `/proc` file, in kB.
@@ -234,48 +234,28 @@ pub(crate) fn mib(kb: f64) -> f64 {
     kb / 1024.0
 }
 
-/// The median of `values` (the mean of the middle two for an even count); 0 for none.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[middle],
-        _ => (values[middle - 1] + values[middle]) / 2.0,
-    }
-}
-
 /// The windows of one implementation at one timing, summed up.
-struct Summary {
+struct WindowsSummary {
     implementation: Implementation,
     timing: Timing,
-    windows: usize,
-    /// Median of the windows' mean RSS, in kB.
-    rss_kb: f64,
-    /// Median CPU (schedstat) over the windows, in % of a core.
-    cpu_percent: f64,
-    cpu_min: f64,
-    cpu_max: f64,
+    /// The windows' mean RSS, in kB.
+    rss_kb: Summary,
+    /// CPU (schedstat) per window, in % of a core.
+    cpu_percent: Summary,
 }
 
-impl Summary {
+impl WindowsSummary {
     fn of(results: &[Footprint], implementation: Implementation, timing: Timing) -> Option<Self> {
-        let windows: Vec<&Footprint> = results
-            .iter()
-            .filter(|f| f.implementation == implementation && f.timing == timing)
-            .collect();
-        if windows.is_empty() {
-            return None;
-        }
-        let cpu: Vec<f64> = windows.iter().map(|f| f.cpu_percent_schedstat).collect();
-        Some(Summary {
+        let windows = || {
+            results
+                .iter()
+                .filter(move |f| f.implementation == implementation && f.timing == timing)
+        };
+        Some(WindowsSummary {
             implementation,
             timing,
-            windows: windows.len(),
-            rss_kb: median(windows.iter().map(|f| f.rss_mean_kb).collect()),
-            cpu_percent: median(cpu.clone()),
-            cpu_min: cpu.iter().copied().fold(f64::INFINITY, f64::min),
-            cpu_max: cpu.iter().copied().fold(0.0, f64::max),
+            rss_kb: Summary::of(windows().map(|f| f.rss_mean_kb))?,
+            cpu_percent: Summary::of(windows().map(|f| f.cpu_percent_schedstat))?,
         })
     }
 }
@@ -360,12 +340,12 @@ pub(crate) fn footprint_part(
          | implementation | timing | windows | RSS MiB (median of means) | CPU % of a core (median) | CPU % min–max |\n\
          |---|---|---|---|---|---|"
     );
-    let summaries: Vec<Summary> = [Timing::SUBSECOND, Timing::SECONDS]
+    let summaries: Vec<WindowsSummary> = [Timing::SUBSECOND, Timing::SECONDS]
         .into_iter()
         .flat_map(|timing| {
             implementations
                 .iter()
-                .filter_map(|&implementation| Summary::of(&results, implementation, timing))
+                .filter_map(|&implementation| WindowsSummary::of(&results, implementation, timing))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -375,11 +355,11 @@ pub(crate) fn footprint_part(
             "| {} | {} | {} | {:.2} | {:.3} | {:.3}–{:.3} |",
             summary.implementation,
             summary.timing,
-            summary.windows,
-            mib(summary.rss_kb),
-            summary.cpu_percent,
-            summary.cpu_min,
-            summary.cpu_max
+            summary.cpu_percent.count,
+            mib(summary.rss_kb.median),
+            summary.cpu_percent.median,
+            summary.cpu_percent.min,
+            summary.cpu_percent.max
         );
     }
     let _ = writeln!(
@@ -419,10 +399,10 @@ pub(crate) fn footprint_part(
             let _ = writeln!(
                 out,
                 "| {timing} | {} | {} | {} | {} |",
-                ratio(hs.rss_kb, vs.rss_kb),
+                ratio(hs.rss_kb.median, vs.rss_kb.median),
                 ratio(pss(h), pss(v)),
                 ratio(h.cpu_percent_ticks, v.cpu_percent_ticks),
-                ratio(hs.cpu_percent, vs.cpu_percent)
+                ratio(hs.cpu_percent.median, vs.cpu_percent.median)
             );
         }
     }
