@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::capture::{PortCapture, TCPDUMP, udp_payload};
 use support::heartbeat::{HeartbeatNode, heartbeat_or_skip};
-use support::netns::{FIRST_LINK, Lab, NodeNet};
+use support::netns::{FIRST_LINK, Lab, NodeNet, address_holders};
 use support::vigil_node::VigilNode;
 use support::{
     ClStatus, ClusterConfig, MediumKind, node_name, run_checked, run_or_skip, wait_all_active,
@@ -409,11 +409,7 @@ impl MixedPair {
 
     /// The nodes among `among` whose `eth0` carries `address` now.
     fn holders(&self, address: Ipv4Addr, among: &[u8]) -> Vec<u8> {
-        among
-            .iter()
-            .copied()
-            .filter(|&i| self.net(i).ipv4_addresses(FIRST_LINK).contains(&address))
-            .collect()
+        address_holders(&self.nets, address, among)
     }
 
     /// Waits until, of the nodes `among`, node `holder[i]` alone carries the address of

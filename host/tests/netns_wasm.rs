@@ -23,7 +23,7 @@ use std::thread;
 use std::time::Duration;
 
 use support::capture::{PortCapture, TCPDUMP};
-use support::netns::{FIRST_LINK, Lab, NodeNet};
+use support::netns::{FIRST_LINK, Lab, NodeNet, address_holders, wait_address_holders};
 use support::plugin_build::{PluginWorkspace, wasm_plugin};
 use support::vigil_node::{VIGIL_BIN, VigilNode, wait_group};
 use support::{
@@ -108,23 +108,12 @@ impl WasmCluster {
 
     /// The nodes among `among` whose `eth0` carries `address` now.
     fn holders(&self, address: Ipv4Addr, among: &[u8]) -> Vec<u8> {
-        among
-            .iter()
-            .copied()
-            .filter(|&i| self.net(i).ipv4_addresses(FIRST_LINK).contains(&address))
-            .collect()
+        address_holders(&self.nets, address, among)
     }
 
     /// Waits until, of the nodes `among`, exactly `expected` carry `address`.
     fn wait_holders(&self, address: Ipv4Addr, among: &[u8], expected: &[u8]) {
-        wait_for(
-            &format!("{address} on node(s) {expected:?} of {among:?}"),
-            SETTLE_TIMEOUT,
-            || match self.holders(address, among) {
-                now if now == expected => Ok(()),
-                now => Err(format!("on node(s) {now:?}")),
-            },
-        );
+        wait_address_holders(&self.nets, address, among, expected);
     }
 
     /// Starts capturing the ARP packets node `index` sends and receives on its bridge port.

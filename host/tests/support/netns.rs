@@ -302,6 +302,33 @@ fn delete_namespace(namespace: &str) {
         .output();
 }
 
+/// The nodes among `among` (lab indexes, from 1, into `nets`) whose `eth0` carries `address`
+/// now: where a virtual address is, as the kernel of each node says.
+pub fn address_holders(nets: &[NodeNet], address: Ipv4Addr, among: &[u8]) -> Vec<u8> {
+    among
+        .iter()
+        .copied()
+        .filter(|&i| {
+            nets[usize::from(i) - 1]
+                .ipv4_addresses(FIRST_LINK)
+                .contains(&address)
+        })
+        .collect()
+}
+
+/// Waits until, of the nodes `among`, exactly `expected` carry `address` (see
+/// [`address_holders`]).
+pub fn wait_address_holders(nets: &[NodeNet], address: Ipv4Addr, among: &[u8], expected: &[u8]) {
+    super::wait_for(
+        &format!("{address} on node(s) {expected:?} of {among:?}"),
+        super::SETTLE_TIMEOUT,
+        || match address_holders(nets, address, among) {
+            now if now == expected => Ok(()),
+            now => Err(format!("on node(s) {now:?}")),
+        },
+    );
+}
+
 /// A command that runs `program` inside the network namespace `namespace`.
 pub fn netns_exec(namespace: &str, program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new("ip");
