@@ -118,6 +118,35 @@ impl Series {
     fn record(&mut self, measurement: Measurement, ms: f64) {
         self.samples.entry(measurement).or_default().push(ms);
     }
+
+    /// The cluster if it started; otherwise records why not.
+    fn started<'a>(&mut self, cluster: Result<Cluster<'a>, String>) -> Option<Cluster<'a>> {
+        match cluster {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                self.failures
+                    .push(format!("the cluster did not start: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Like [`Series::started`], then one cold start, which the trials that follow rely on.
+    fn warmed_up<'a>(&mut self, cluster: Result<Cluster<'a>, String>) -> Option<Cluster<'a>> {
+        let mut cluster = self.started(cluster)?;
+        let began = SystemTime::now();
+        if let Err(e) = cold_start_trial(&mut cluster) {
+            self.failures
+                .push(failure(&cluster, "cold start", began, e));
+            return None;
+        }
+        Some(cluster)
+    }
+}
+
+/// What a failed trial reports: its error and the cluster's state since the trial began.
+fn failure(cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String) -> String {
+    format!("{what}: {e}; {}", cluster.diagnostics(began))
 }
 
 /// Runs `trials` trials of every measurement on one fresh cluster of `implementation` at
@@ -130,14 +159,8 @@ pub(crate) fn run_series(
 ) -> Series {
     eprintln!("  {implementation} at {timing}");
     let mut series = Series::new(implementation, timing, None);
-    let mut cluster = match bench.cluster(implementation, timing) {
-        Ok(cluster) => cluster,
-        Err(e) => {
-            series
-                .failures
-                .push(format!("the cluster did not start: {e}"));
-            return series;
-        }
+    let Some(mut cluster) = series.started(bench.cluster(implementation, timing)) else {
+        return series;
     };
     if let Err(e) = run_trials(&mut cluster, &mut series, trials) {
         series.failures.push(e);
@@ -157,25 +180,11 @@ pub(crate) fn run_meatware_series(
 ) -> Series {
     eprintln!("  {implementation} at {timing}, fenced with meatware");
     let mut series = Series::new(implementation, timing, None);
-    let mut cluster = match bench.fenced_cluster(implementation, timing, "meatware node1 node2") {
-        Ok(cluster) => cluster,
-        Err(e) => {
-            series
-                .failures
-                .push(format!("the cluster did not start: {e}"));
-            return series;
-        }
-    };
-    let failed = |cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String| {
-        format!("{what}: {e}; {}", cluster.diagnostics(began))
-    };
-    let began = SystemTime::now();
-    if let Err(e) = cold_start_trial(&mut cluster) {
-        series
-            .failures
-            .push(failed(&cluster, "cold start", began, e));
+    let Some(mut cluster) =
+        series.warmed_up(bench.fenced_cluster(implementation, timing, "meatware node1 node2"))
+    else {
         return series;
-    }
+    };
     for index in 1..=trials {
         let began = SystemTime::now();
         match meatware_trial(&mut cluster) {
@@ -186,7 +195,7 @@ pub(crate) fn run_meatware_series(
             Err(e) => {
                 series
                     .failures
-                    .push(failed(&cluster, &format!("meatware {index}"), began, e));
+                    .push(failure(&cluster, &format!("meatware {index}"), began, e));
                 break;
             }
         }
@@ -211,25 +220,10 @@ pub(crate) fn run_ipfail_series(
         ping.ha_cf_form()
     );
     let mut series = Series::new(implementation, timing, Some(ping));
-    let mut cluster = match bench.ping_cluster(implementation, timing, ping) {
-        Ok(cluster) => cluster,
-        Err(e) => {
-            series
-                .failures
-                .push(format!("the cluster did not start: {e}"));
-            return series;
-        }
-    };
-    let failed = |cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String| {
-        format!("{what}: {e}; {}", cluster.diagnostics(began))
-    };
-    let began = SystemTime::now();
-    if let Err(e) = cold_start_trial(&mut cluster) {
-        series
-            .failures
-            .push(failed(&cluster, "cold start", began, e));
+    let Some(mut cluster) = series.warmed_up(bench.ping_cluster(implementation, timing, ping))
+    else {
         return series;
-    }
+    };
     for index in 1..=trials {
         let began = SystemTime::now();
         match ipfail_trial(&mut cluster) {
@@ -242,9 +236,12 @@ pub(crate) fn run_ipfail_series(
                 series.record(Measurement::PingBackToAddress, back);
             }
             Err(e) => {
-                series
-                    .failures
-                    .push(failed(&cluster, &format!("connectivity {index}"), began, e));
+                series.failures.push(failure(
+                    &cluster,
+                    &format!("connectivity {index}"),
+                    began,
+                    e,
+                ));
                 let _ = cluster.unblock_pings(1);
                 break;
             }
@@ -345,16 +342,13 @@ fn meatware_trial(cluster: &mut Cluster<'_>) -> Result<f64, String> {
 /// The trials of a series, in order; the first failure ends them, with the cluster's
 /// state since that trial began.
 fn run_trials(cluster: &mut Cluster<'_>, series: &mut Series, trials: usize) -> Result<(), String> {
-    let failed = |cluster: &Cluster<'_>, what: &str, began: SystemTime, e: String| {
-        format!("{what}: {e}; {}", cluster.diagnostics(began))
-    };
     for index in 1..=trials {
         if index > 1 {
             cluster.stop_both();
         }
         let began = SystemTime::now();
         let ms = cold_start_trial(cluster)
-            .map_err(|e| failed(cluster, &format!("cold start {index}"), began, e))?;
+            .map_err(|e| failure(cluster, &format!("cold start {index}"), began, e))?;
         eprintln!("    cold start {index}: {ms:.1} ms");
         series.record(Measurement::ColdStart, ms);
     }
@@ -362,7 +356,7 @@ fn run_trials(cluster: &mut Cluster<'_>, series: &mut Series, trials: usize) -> 
         for index in 1..=trials {
             let began = SystemTime::now();
             let ms = standby_trial(cluster)
-                .map_err(|e| failed(cluster, &format!("standby {index}"), began, e))?;
+                .map_err(|e| failure(cluster, &format!("standby {index}"), began, e))?;
             eprintln!("    standby {index}: {ms:.1} ms");
             series.record(Measurement::Standby, ms);
         }
@@ -370,7 +364,7 @@ fn run_trials(cluster: &mut Cluster<'_>, series: &mut Series, trials: usize) -> 
     for index in 1..=trials {
         let began = SystemTime::now();
         let cycle = failover_cycle(cluster)
-            .map_err(|e| failed(cluster, &format!("failover {index}"), began, e))?;
+            .map_err(|e| failure(cluster, &format!("failover {index}"), began, e))?;
         eprintln!(
             "    failover {index}: death → address {:.1} ms, → ARP {}, failback window {:+.1} ms",
             cycle.death_to_address,
