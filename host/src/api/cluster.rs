@@ -445,7 +445,7 @@ impl ClusterClients {
                 .iter()
                 .filter(|field| !STANDARD_FIELDS.contains(&field.name.as_str()))
                 .filter_map(|field| match &field.value {
-                    FieldValue::String(value) => Some((field.name.clone(), value.clone())),
+                    FieldValue::String(value) => Some((field.name.to_string(), value.to_string())),
                     _ => None,
                 })
                 .collect(),

@@ -30,7 +30,7 @@ fn message_from_json(value: &Value) -> Message {
     for field in value.as_array().expect("a message is an array of fields") {
         let name = field[0].as_str().expect("field name");
         let value = match &field[1] {
-            Value::String(s) => FieldValue::String(s.clone()),
+            Value::String(s) => FieldValue::String(s.as_str().into()),
             Value::Object(o) => FieldValue::Binary(hex_bytes(
                 o.get("hex").and_then(Value::as_str).expect("{\"hex\": …}"),
             )),

@@ -5,6 +5,8 @@
 //! for the `firstseq`/`lastseq` of a retransmission request. It holds no state and decides
 //! nothing.
 
+use crate::wire::CompactString;
+
 /// Message type, always the first field.
 pub(super) const TYPE: &str = "t";
 /// Originating node name.
@@ -78,8 +80,8 @@ pub(super) fn is_unsequenced(message_type: &str) -> bool {
 }
 
 /// Formats a number the way Heartbeat's `%lx` does.
-pub(super) fn hex(value: u64) -> String {
-    format!("{value:x}")
+pub(super) fn hex(value: u64) -> CompactString {
+    compact_str::format_compact!("{value:x}")
 }
 
 /// Parses a hex number as Heartbeat writes it. Stricter than `sscanf("%lx")`: only hex

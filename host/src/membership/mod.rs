@@ -68,7 +68,7 @@ pub use events::{DropReason, MembershipEvent, NodeStatus};
 pub use ping::{PING_NODE_TYPE, PingConfig, PingNodeConfig, probe as ping_probe};
 pub use status::{LinkState, MembershipCounters, MembershipStatus, NodeState};
 
-use crate::wire::Message;
+use crate::wire::{CompactString, Message, ToCompactString};
 use history::SendHistory;
 use node::TrackedNode;
 use ping::PingNodes;
@@ -208,7 +208,7 @@ struct Settings {
     max_rexmit_delay: Duration,
     generation: u64,
     /// The `ttl` field: hopfudge + number of nodes.
-    ttl: String,
+    ttl: CompactString,
     /// Distinct link names, in medium order.
     link_names: Vec<String>,
     /// For each medium, the index of its link name; `None` for a ping medium.
@@ -231,7 +231,7 @@ pub struct Membership {
     /// While set, we announce deadtime + 2 s; at this time we go back to the deadtime.
     startup_deadtime_until: Option<Duration>,
     /// The `ld` field.
-    load_average: String,
+    load_average: CompactString,
     history: SendHistory,
     /// Acknowledgements are on (off for good once a peer without `protocol` was seen).
     flow_control: bool,
@@ -288,7 +288,7 @@ impl Membership {
             initdead: config.initdead,
             max_rexmit_delay: at_least_1ms(config.max_rexmit_delay),
             generation: config.generation,
-            ttl: (usize::from(config.hopfudge) + names.len()).to_string(),
+            ttl: (usize::from(config.hopfudge) + names.len()).to_compact_string(),
             link_names,
             medium_links,
         };
@@ -314,7 +314,7 @@ impl Membership {
             local_status: NodeStatus::Init,
             next_keepalive: Duration::ZERO,
             startup_deadtime_until: None,
-            load_average: "n/a".to_string(),
+            load_average: CompactString::const_new("n/a"),
             history: SendHistory::default(),
             flow_control: true,
             ack_point: 0,
@@ -345,9 +345,9 @@ impl Membership {
             Input::LoadAverage(line) => {
                 let first_line = line.lines().next().unwrap_or("").trim();
                 self.load_average = if first_line.is_empty() {
-                    "n/a".to_string()
+                    CompactString::const_new("n/a")
                 } else {
-                    first_line.to_string()
+                    CompactString::from(first_line)
                 };
             }
             Input::SendCluster(message) => self.send_for_client(message, now, &mut out),

@@ -43,10 +43,7 @@ impl Membership {
         }
         let seq = (!unsequenced).then(|| self.history.highest() + 1);
         let mut standard: Vec<(&str, FieldValue)> = vec![
-            (
-                fields::SRC,
-                FieldValue::String(self.local_name().to_string()),
-            ),
+            (fields::SRC, FieldValue::String(self.local_name().into())),
             (
                 fields::SRC_UUID,
                 FieldValue::Binary(self.settings.local_uuid.to_vec()),

@@ -107,7 +107,7 @@ fn write_field(
 ) -> Result<(), EncodeError> {
     check_field(field)?;
     let reserved = |byte: u8| EncodeError::ReservedByte {
-        field: field.name.clone(),
+        field: field.name.to_string(),
         byte,
     };
     let type_code = field.value.type_code();
@@ -133,7 +133,7 @@ fn write_field(
             let child_newline = nested_newline(depth)
                 .filter(|_| depth < MAX_DEPTH)
                 .ok_or_else(|| EncodeError::TooDeep {
-                    field: field.name.clone(),
+                    field: field.name.to_string(),
                 })?;
             write_message(child, child_newline, depth + 1, out)?;
         }
@@ -241,7 +241,7 @@ fn parse_line(
                         byte => byte,
                     })
                     .collect();
-                FieldValue::String(parse_text(&unescaped, value_offset, &name)?)
+                FieldValue::String(parse_text(&unescaped, value_offset, &name)?.into())
             }
             1 => FieldValue::Binary(BASE64.decode(value).map_err(|_| {
                 DecodeError::InvalidBase64 {

@@ -15,4 +15,4 @@ pub mod datagram;
 pub mod message;
 pub mod netstring;
 
-pub use message::{Field, FieldValue, Message};
+pub use message::{CompactString, Field, FieldValue, Message, ToCompactString};

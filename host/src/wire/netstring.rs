@@ -228,8 +228,8 @@ pub fn encode_with_field(
     value: Option<&str>,
 ) -> Result<Vec<u8>, EncodeError> {
     let replacement = value.map(|value| Field {
-        name: name.to_string(),
-        value: FieldValue::String(value.to_string()),
+        name: name.into(),
+        value: FieldValue::String(value.into()),
     });
     let present = message.get(name).is_some();
     let count = match (&replacement, present) {
@@ -315,7 +315,7 @@ fn write_field(field: &Field, depth: usize, out: &mut Vec<u8>) -> Result<(), Enc
         FieldValue::Struct(child) => {
             if depth >= MAX_DEPTH {
                 return Err(EncodeError::TooDeep {
-                    field: field.name.clone(),
+                    field: field.name.to_string(),
                 });
             }
             let mut nested = Vec::new();
@@ -380,7 +380,7 @@ pub(super) fn check_field_count(message: &Message) -> Result<(), EncodeError> {
 pub(super) fn check_field(field: &Field) -> Result<(), EncodeError> {
     if let Err(reason) = check_name(&field.name) {
         return Err(EncodeError::InvalidName {
-            name: field.name.clone(),
+            name: field.name.to_string(),
             reason,
         });
     }
@@ -392,14 +392,14 @@ pub(super) fn check_field(field: &Field) -> Result<(), EncodeError> {
     };
     if empty {
         return Err(EncodeError::EmptyValue {
-            field: field.name.clone(),
+            field: field.name.to_string(),
         });
     }
     if let FieldValue::List(items) = &field.value
         && items.len() > MAX_LIST_ITEMS
     {
         return Err(EncodeError::TooManyListItems {
-            field: field.name.clone(),
+            field: field.name.to_string(),
             count: items.len(),
         });
     }
@@ -495,9 +495,13 @@ pub(super) fn check_value_allowed(
 }
 
 /// Turns bytes into text, reporting the first invalid byte's position.
-pub(super) fn parse_text(bytes: &[u8], offset: usize, field: &str) -> Result<String, DecodeError> {
+pub(super) fn parse_text<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    field: &str,
+) -> Result<&'a str, DecodeError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.to_string()),
+        Ok(text) => Ok(text),
         Err(error) => Err(DecodeError::NotUtf8 {
             field: field.to_string(),
             offset: offset + error.valid_up_to(),
@@ -618,7 +622,7 @@ pub(super) fn unpack_list(
             });
         }
         let item = read_netstring(rest, offset + pos)?;
-        items.push(parse_text(item.payload, item.payload_offset, field)?);
+        items.push(parse_text(item.payload, item.payload_offset, field)?.to_string());
         pos += item.consumed;
     }
     Ok(items)
@@ -693,7 +697,7 @@ fn parse_field(
     let value_offset = name_offset + equals + 1;
     check_value_allowed(type_code, &name, value)?;
     let value = match type_code {
-        0 => FieldValue::String(parse_text(value, value_offset, &name)?),
+        0 => FieldValue::String(parse_text(value, value_offset, &name)?.into()),
         1 => FieldValue::Binary(value.to_vec()),
         2 => {
             if depth >= MAX_DEPTH {
