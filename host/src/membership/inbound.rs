@@ -414,6 +414,7 @@ impl Membership {
         }
         tracked.last_heard = now.mono;
         tracked.last_status_arrival = Some(now.mono);
+        self.send_status_with_peer(now, out);
     }
 
     /// `repnodes` for us: the handshake is done. The node list is compared, not adopted.

@@ -752,7 +752,8 @@ fn recovering_every_missing_packet_reports_no_packets_missing() {
         [&MembershipEvent::NoPacketsMissing { node: "hb2".into() }]
     );
     assert_eq!(node(&m, "hb2").missing, 0);
-    assert_eq!(m.next_deadline(), Some(Duration::from_millis(400)));
+    // Nothing is pending but our next status: it went with the peer's at 300 ms.
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(500)));
 }
 
 #[test]
@@ -909,9 +910,37 @@ fn a_status_without_protocol_turns_acknowledgements_off_for_good() {
         acks += sent_of_type(&out, "NS_ackmsg").len();
     }
     assert_eq!(acks, 0);
-    let keepalive = m.handle(Input::Timer, at(200));
-    assert_eq!(sent_of_type(&keepalive, "status")[0].get("protocol"), None);
+    // Our status went with the peer's at 100 ms, and the next a keepalive later.
+    let keepalive = m.handle(Input::Timer, at(300));
+    let statuses = [
+        sent_of_type(&out, "status"),
+        sent_of_type(&keepalive, "status"),
+    ];
+    assert!(statuses.iter().all(|sent| sent.len() == 1));
+    assert!(
+        statuses
+            .iter()
+            .flatten()
+            .all(|s| s.get("protocol").is_none())
+    );
     assert!(!m.status().flow_control);
+}
+
+#[test]
+fn a_peer_status_in_the_second_half_of_our_period_takes_our_status_along() {
+    let (mut m, mut hb2) = two_nodes_active();
+    let due = m.next_deadline().expect("running");
+    let early = due - Duration::from_millis(100);
+    let ms = |d: Duration| u64::try_from(d.as_millis()).expect("ms");
+    // In the first half: nothing is sent before the timer.
+    let first_half = receive(&mut m, 0, hb2.status("active"), ms(early) - 1);
+    assert!(sent_of_type(&first_half, "status").is_empty());
+    // Half a keepalive or less before it: ours goes now, and the next a keepalive later.
+    let second_half = receive(&mut m, 0, hb2.status("active"), ms(early));
+    assert_eq!(sent_of_type(&second_half, "status").len(), 1);
+    assert_eq!(m.next_deadline(), Some(early + Duration::from_millis(200)));
+    // So the timer that was due sends nothing.
+    assert!(sent_of_type(&m.handle(Input::Timer, at(ms(due))), "status").is_empty());
 }
 
 #[test]

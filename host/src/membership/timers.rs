@@ -72,6 +72,22 @@ impl Membership {
         self.check_communications(now, out);
     }
 
+    /// A peer's heartbeat has just arrived: when ours is due within half a keepalive, it is
+    /// sent now and the next one a keepalive from now.
+    ///
+    /// Why: on an idle node each wake-up costs more than the work done in it, and a node
+    /// whose timer and peer's heartbeat fall at different moments wakes twice per period.
+    /// Sending with the peer's heartbeat locks the two phases together, so the follower
+    /// wakes once per period. Peers see our heartbeats at most a keepalive apart, as
+    /// before, and at least half a keepalive apart, so nothing a peer times changes.
+    pub(super) fn send_status_with_peer(&mut self, now: Now, out: &mut Vec<Output>) {
+        if self.next_keepalive.saturating_sub(now.mono) > self.settings.keepalive / 2 {
+            return;
+        }
+        self.send_status(now, out);
+        self.next_keepalive = now.mono + self.settings.keepalive;
+    }
+
     fn expire_nodes(&mut self, now: Now, out: &mut Vec<Output>) {
         for index in 0..self.nodes.len() {
             if index == self.local {

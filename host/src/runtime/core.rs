@@ -19,7 +19,7 @@ use vigil_plugin_api::Medium;
 
 use super::agents::{AgentRunner, OperationResult};
 use super::fencer::{FenceResult, Fencer};
-use super::media::{FrameFormat, MediumDriver, Received, SendFailure};
+use super::media::{EventLoopReader, FrameFormat, MediumDriver, Received, SendFailure};
 use super::supervisor::{self, ChildDeath, FailfastDeath, Supervisor};
 use super::timer::DeadlineTimer;
 use super::watchdog::Watchdog;
@@ -75,6 +75,9 @@ pub struct Core {
     keys: SharedKeys,
     /// Whether outgoing datagrams carry the inner classic `auth` field (`msgfmt`).
     inner_auth: InnerAuth,
+    /// Reads the media driven on this thread (every UDP medium).
+    reader: EventLoopReader,
+    /// Frames of the media read on threads of their own (serial, plugin media).
     from_media: mpsc::UnboundedReceiver<Received>,
     /// `/proc/loadavg`, read on the core's timer wake-ups at most every
     /// [`LOAD_AVERAGE_PERIOD`].
@@ -214,6 +217,7 @@ impl Core {
             longest_operation,
             timer: DeadlineTimer::new()?,
             media: threads,
+            reader: EventLoopReader::new(Arc::clone(&keys)),
             keys,
             inner_auth: match config.msgfmt {
                 MsgFormat::Classic => InnerAuth::Classic,
@@ -316,6 +320,7 @@ impl Core {
                 _ = signals.sighup.recv() => {
                     tracing::warn!("SIGHUP: reloading the configuration is not supported yet; restart vigil to apply changes");
                 }
+                received = self.reader.next_frame(&mut self.media) => self.on_received(received),
                 Some(received) = self.from_media.recv() => self.on_received(received),
                 Some(result) = self.operations.recv() => self.on_operation(result),
                 Some(result) = self.fence_results.recv() => self.on_fence_result(result),

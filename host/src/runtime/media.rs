@@ -1,18 +1,21 @@
 //! Driving the open media: from the core's event loop, or on a reader and a writer thread.
 //!
-//! A medium with a readiness descriptor (every UDP medium) is read by a task on the core's
-//! own thread, woken by the descriptor, and written by the core directly with non-blocking
-//! sends: a heartbeat costs one wake-up of one thread. Any other medium gets a reader thread
+//! A medium with a readiness descriptor (every UDP medium) is read by the core task itself
+//! through an [`EventLoopReader`], woken by the descriptor, and written by the core directly
+//! with non-blocking sends: a heartbeat costs one wake-up of one thread and no hand-over
+//! between tasks. Any other medium gets a reader thread
 //! blocked in `Medium::recv` and a writer thread fed by a bounded queue. Either way each
 //! frame is decoded and verified with `wire::datagram` before the core sees it (in either
 //! format, whatever the medium), each medium is written in its [`FrameFormat`], and nothing
 //! here ever waits on the core, an agent or another medium: a frame that cannot be sent now
 //! is dropped and counted rather than delaying a heartbeat.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 
 use tokio::io::Interest;
@@ -77,8 +80,9 @@ pub enum Received {
     Failed { medium: MediumId, error: String },
 }
 
-/// At most this many frames are read in one go before the event-loop reader lets the core
-/// run, so a flood on one link cannot starve the timers or the other links.
+/// At most this many frames are read in a row before the event-loop reader lets every other
+/// input of the core (and every other task) be polled, so a flood on the links cannot starve
+/// the timers, agent results or operator requests.
 const FRAMES_PER_TURN: usize = 64;
 
 /// Why a frame was not handed to the link.
@@ -114,8 +118,13 @@ pub struct MediumDriver {
 
 /// How one medium is driven (see the module documentation).
 enum DriveMode {
-    /// Read by a task on the core's thread; sent to directly.
-    EventLoop { reader: tokio::task::JoinHandle<()> },
+    /// Read by the core's [`EventLoopReader`]; sent to directly.
+    EventLoop {
+        /// The registered descriptor, holding the medium.
+        readiness: AsyncFd<Readiness>,
+        /// Set once reading failed for good: the medium is not read again.
+        failed: bool,
+    },
     /// Read and written by threads of its own.
     Threads {
         /// Encoded frames for the writer; dropping it ends the writer.
@@ -126,8 +135,9 @@ enum DriveMode {
 }
 
 impl MediumDriver {
-    /// Starts reading `medium`: on the current tokio runtime (which must be the core's own
-    /// thread) when it has a readiness descriptor, else on a reader and a writer thread.
+    /// Starts driving `medium`: registered with the current tokio runtime (which must be the
+    /// core's own thread, where an [`EventLoopReader`] reads it) when it has a readiness
+    /// descriptor, else on a reader thread that gives frames to `to_core` and a writer thread.
     /// Frames given to [`MediumDriver::send`] must be encoded in `format`.
     pub fn start(
         id: MediumId,
@@ -149,7 +159,8 @@ impl MediumDriver {
                     unsafe { AsyncFd::register_with_interest(readiness, Interest::READABLE) }
                         .map_err(io::Error::from)?;
                 DriveMode::EventLoop {
-                    reader: tokio::spawn(read_task(id, readiness, keys, to_core)),
+                    readiness,
+                    failed: false,
                 }
             }
             None => Self::start_threads(id, &medium, keys, to_core)?,
@@ -231,10 +242,7 @@ impl MediumDriver {
     /// Sends what is queued, then stops reading and waits for any threads.
     pub fn stop(&mut self) {
         match &mut self.mode {
-            DriveMode::EventLoop { reader } => {
-                reader.abort();
-                self.medium.shutdown();
-            }
+            DriveMode::EventLoop { .. } => self.medium.shutdown(),
             DriveMode::Threads {
                 outbound,
                 reader,
@@ -272,50 +280,90 @@ impl AsRawFd for Readiness {
     }
 }
 
-/// The event-loop reader: each time the descriptor polls readable, takes every waiting frame
-/// (at most [`FRAMES_PER_TURN`] before yielding), decodes it and hands it to the core.
-async fn read_task(
-    id: MediumId,
-    readiness: AsyncFd<Readiness>,
+/// Reads every event-loop medium from within the core task: when polled, returns the next
+/// waiting frame of any of them, decoded and verified, or registers for their readiness.
+///
+/// Links take turns (the scan starts after the link that gave the last frame), and after
+/// [`FRAMES_PER_TURN`] frames in a row the reader passes once, so the core polls its other
+/// inputs before reading on.
+pub struct EventLoopReader {
+    /// One byte more than the largest legal message, so an oversized frame is seen as such.
+    buf: Vec<u8>,
     keys: Arc<AuthKeys>,
-    to_core: UnboundedSender<Received>,
-) {
-    let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
-    loop {
-        let mut guard = match readiness.readable().await {
-            Ok(guard) => guard,
-            Err(error) => {
-                let _ = to_core.send(Received::Failed {
-                    medium: id,
-                    error: error.to_string(),
-                });
-                return;
-            }
-        };
-        let mut drained = false;
-        for _ in 0..FRAMES_PER_TURN {
-            let event = match readiness.get_ref().medium.try_recv(&mut buf) {
-                Ok((len, from)) => decoded(id, &buf[..len], from, &keys),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    guard.clear_ready();
-                    drained = true;
-                    break;
-                }
-                Err(error) => Received::Failed {
-                    medium: id,
-                    error: error.to_string(),
-                },
+    /// The medium the next scan starts with.
+    next_medium: MediumId,
+    /// Frames returned since the reader last passed.
+    frames_this_turn: usize,
+}
+
+impl EventLoopReader {
+    /// A reader verifying frames with `keys`.
+    pub fn new(keys: Arc<AuthKeys>) -> Self {
+        Self {
+            buf: vec![0u8; MAX_MESSAGE_BYTES + 1],
+            keys,
+            next_medium: 0,
+            frames_this_turn: 0,
+        }
+    }
+
+    /// The next frame of any event-loop medium in `media` (whose index is its `MediumId`).
+    /// Never ready when none of them is read on the event loop.
+    pub fn next_frame<'a>(
+        &'a mut self,
+        media: &'a mut [MediumDriver],
+    ) -> impl Future<Output = Received> + 'a {
+        std::future::poll_fn(move |cx| self.poll_frame(media, cx))
+    }
+
+    fn poll_frame(&mut self, media: &mut [MediumDriver], cx: &mut Context<'_>) -> Poll<Received> {
+        if self.frames_this_turn >= FRAMES_PER_TURN {
+            self.frames_this_turn = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let count = media.len();
+        for step in 0..count {
+            let id = (self.next_medium + step) % count;
+            let Some(MediumDriver {
+                mode: DriveMode::EventLoop { readiness, failed },
+                ..
+            }) = media.get_mut(id)
+            else {
+                continue;
             };
-            let failed = matches!(event, Received::Failed { .. });
-            if to_core.send(event).is_err() || failed {
-                return;
+            while !*failed {
+                let mut guard = match readiness.poll_read_ready(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(guard)) => guard,
+                    Poll::Ready(Err(error)) => {
+                        *failed = true;
+                        return Poll::Ready(Received::Failed {
+                            medium: id,
+                            error: error.to_string(),
+                        });
+                    }
+                };
+                let buf = &mut self.buf;
+                match guard.try_io(|inner| inner.get_ref().medium.try_recv(buf)) {
+                    Ok(Ok((len, from))) => {
+                        self.next_medium = (id + 1) % count;
+                        self.frames_this_turn += 1;
+                        return Poll::Ready(decoded(id, &self.buf[..len], from, &self.keys));
+                    }
+                    Ok(Err(error)) => {
+                        *failed = true;
+                        return Poll::Ready(Received::Failed {
+                            medium: id,
+                            error: error.to_string(),
+                        });
+                    }
+                    // Drained: readiness is cleared, and polling again registers the waker.
+                    Err(_would_block) => {}
+                }
             }
         }
-        drop(guard);
-        if !drained {
-            // A full turn and more waiting: let the core and the other links run first.
-            tokio::task::yield_now().await;
-        }
+        Poll::Pending
     }
 }
 

@@ -1,12 +1,12 @@
 //! The runtime: everything that touches the world on behalf of the protocol machines.
 //!
 //! ```text
-//!   UDP media ──readable──> reader task ─Received─┐   (both on the core's thread; the
-//!   (readiness descriptor)  (recv+decode+verify)  │    core sends to them directly,
-//!                                                 v    non-blocking)
+//!   UDP media ──readable──> core task reads them itself (recv+decode+verify, on its own
+//!   (readiness descriptor)   thread; it sends to them directly, non-blocking)
+//!                                                 │
 //!   other media: reader thread ──Received──> [ core task: owns Membership, Failover,
 //!                writer thread <─frames─────   counters, event order ]
-//!   load-average thread ──────────────────────> ^   │ next deadline → one tokio timer
+//!   /proc/loadavg, read on the core's timer ──> ^   │ next deadline → one timerfd
 //!   agent threads ──OperationResult───────────> │   └─ApiEvent─> broadcast ─> event streams
 //!   API server task ─CoreRequest───────────────-┘
 //!   client reaper threads ──ChildDeath──────────> core: restart, give up, or reboot
@@ -119,7 +119,7 @@ pub fn run(options: DaemonOptions) -> Result<(), RuntimeError> {
         let api = ApiServer::bind(&options.socket)?;
         let core = Core::start(&options, generation, uuid, media, keys, api)?;
         // A spawned task, not the `block_on` future itself: waking the `block_on` future
-        // (a frame from a reader task, say) writes the runtime's eventfd, waking a task does
+        // (a frame from a reader thread, say) writes the runtime's eventfd, waking a task does
         // not.
         tokio::spawn(core.run())
             .await
