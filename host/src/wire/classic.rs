@@ -120,15 +120,28 @@ fn write_field(
     out.push(b'=');
     match &field.value {
         FieldValue::String(text) => {
-            for byte in text.bytes() {
-                match byte {
-                    b'\n' => out.push(ESCAPED_NEWLINE),
-                    byte if is_reserved(byte) => return Err(reserved(byte)),
-                    byte => out.push(byte),
+            if !text.bytes().any(|byte| byte == b'\n' || is_reserved(byte)) {
+                out.extend_from_slice(text.as_bytes());
+            } else {
+                for byte in text.bytes() {
+                    match byte {
+                        b'\n' => out.push(ESCAPED_NEWLINE),
+                        byte if is_reserved(byte) => return Err(reserved(byte)),
+                        byte => out.push(byte),
+                    }
                 }
             }
         }
-        FieldValue::Binary(bytes) => out.extend_from_slice(BASE64.encode(bytes).as_bytes()),
+        FieldValue::Binary(bytes) => {
+            let start = out.len();
+            let encoded_len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+            out.resize(start + encoded_len, 0);
+            let written = out
+                .get_mut(start..)
+                .and_then(|room| BASE64.encode_slice(bytes, room).ok())
+                .unwrap_or(0);
+            out.truncate(start + written);
+        }
         FieldValue::Struct(child) => {
             let child_newline = nested_newline(depth)
                 .filter(|_| depth < MAX_DEPTH)
@@ -194,16 +207,12 @@ fn parse_message(
             });
         }
         let (name, value) = parse_line(line, line_offset, depth)?;
-        message.push(&name, value);
+        message.push(name, value);
     }
 }
 
 /// Parses `name=value` or `(T)name=value`, one line of a message at `depth`.
-fn parse_line(
-    line: &[u8],
-    offset: usize,
-    depth: usize,
-) -> Result<(String, FieldValue), DecodeError> {
+fn parse_line(line: &[u8], offset: usize, depth: usize) -> Result<(&str, FieldValue), DecodeError> {
     let (type_code, name_start) = if line.first() == Some(&b'(') {
         (parse_type_prefix(line, offset)?, 3)
     } else {
@@ -220,9 +229,9 @@ fn parse_line(
     let name = parse_name(rest.get(..equals).unwrap_or_default(), name_offset)?;
     let value = rest.get(equals + 1..).unwrap_or_default();
     let value_offset = name_offset + equals + 1;
-    check_value_allowed(type_code, &name, value)?;
+    check_value_allowed(type_code, name, value)?;
     let reserved = |byte: u8| DecodeError::ReservedByte {
-        field: name.clone(),
+        field: name.to_string(),
         byte,
     };
     let value =
@@ -241,18 +250,18 @@ fn parse_line(
                         byte => byte,
                     })
                     .collect();
-                FieldValue::String(parse_text(&unescaped, value_offset, &name)?.into())
+                FieldValue::String(parse_text(&unescaped, value_offset, name)?.into())
             }
             1 => FieldValue::Binary(BASE64.decode(value).map_err(|_| {
                 DecodeError::InvalidBase64 {
-                    field: name.clone(),
+                    field: name.to_string(),
                 }
             })?),
             2 => {
                 let child_newline = nested_newline(depth)
                     .filter(|_| depth < MAX_DEPTH)
                     .ok_or_else(|| DecodeError::TooDeep {
-                        field: name.clone(),
+                        field: name.to_string(),
                     })?;
                 let (child, used) = parse_message(value, value_offset, child_newline, depth + 1)?;
                 if used != value.len() {
@@ -264,7 +273,7 @@ fn parse_line(
                 FieldValue::Struct(child)
             }
             3 => {
-                let items = unpack_list(value, value_offset, &name)?;
+                let items = unpack_list(value, value_offset, name)?;
                 if let Some(byte) = items
                     .iter()
                     .flat_map(|item| item.bytes())

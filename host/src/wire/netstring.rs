@@ -413,7 +413,7 @@ fn check_name(name: &str) -> Result<(), &'static str> {
         Err("it is empty")
     } else if name.contains('=') {
         Err("it contains `=`, which ends a name")
-    } else if name.chars().any(char::is_control) {
+    } else if has_control_character(name) {
         Err("it contains a control character")
     } else if name.starts_with('(') {
         Err("it starts with `(`, which opens a type prefix")
@@ -424,14 +424,24 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Whether `text` holds a control character (`char::is_control`), without decoding it when
+/// it is ASCII, as every name on the wire is.
+fn has_control_character(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|byte| byte.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    }
+}
+
 /// Reads a field name from the input, applying the same rule as the encoders.
-pub(super) fn parse_name(bytes: &[u8], offset: usize) -> Result<String, DecodeError> {
+pub(super) fn parse_name(bytes: &[u8], offset: usize) -> Result<&str, DecodeError> {
     let name = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidName {
         offset,
         reason: "it is not valid UTF-8",
     })?;
     check_name(name).map_err(|reason| DecodeError::InvalidName { offset, reason })?;
-    Ok(name.to_string())
+    Ok(name)
 }
 
 /// Reads a `(T)` type prefix at the start of `bytes`; returns the type code.
@@ -672,7 +682,7 @@ fn parse_message(
         }
         let field = read_netstring(rest, offset + pos)?;
         let (name, value) = parse_field(field.payload, field.payload_offset, depth)?;
-        message.push(&name, value);
+        message.push(name, value);
         pos += field.consumed;
     }
 }
@@ -682,7 +692,7 @@ fn parse_field(
     payload: &[u8],
     offset: usize,
     depth: usize,
-) -> Result<(String, FieldValue), DecodeError> {
+) -> Result<(&str, FieldValue), DecodeError> {
     let type_code = parse_type_prefix(payload, offset)?;
     let rest = payload.get(3..).unwrap_or_default();
     let name_offset = offset + 3;
@@ -695,13 +705,15 @@ fn parse_field(
     let name = parse_name(rest.get(..equals).unwrap_or_default(), name_offset)?;
     let value = rest.get(equals + 1..).unwrap_or_default();
     let value_offset = name_offset + equals + 1;
-    check_value_allowed(type_code, &name, value)?;
+    check_value_allowed(type_code, name, value)?;
     let value = match type_code {
-        0 => FieldValue::String(parse_text(value, value_offset, &name)?.into()),
+        0 => FieldValue::String(parse_text(value, value_offset, name)?.into()),
         1 => FieldValue::Binary(value.to_vec()),
         2 => {
             if depth >= MAX_DEPTH {
-                return Err(DecodeError::TooDeep { field: name });
+                return Err(DecodeError::TooDeep {
+                    field: name.to_string(),
+                });
             }
             let (child, used) = parse_message(value, value_offset, depth + 1)?;
             if used != value.len() {
@@ -712,7 +724,7 @@ fn parse_field(
             }
             FieldValue::Struct(child)
         }
-        3 => FieldValue::List(unpack_list(value, value_offset, &name)?),
+        3 => FieldValue::List(unpack_list(value, value_offset, name)?),
         code => {
             return Err(DecodeError::UnknownFieldType {
                 offset: offset + 1,
