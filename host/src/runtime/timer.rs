@@ -105,30 +105,21 @@ impl DeadlineTimer {
 
     /// Waits until the armed deadline has passed, then leaves the timer disarmed. Never
     /// returns while disarmed.
+    ///
+    /// The expiration count is never read (one system call less per wake-up): arming again
+    /// resets it, the descriptor is edge-triggered, and the clock, not the readiness (which
+    /// may be stale or spurious), says whether the armed deadline has passed.
     pub async fn fired(&mut self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
-            let mut expirations = [0u8; 8];
-            // SAFETY: reading 8 bytes, the size of a timerfd expiration count, into a buffer
-            // of that size from a live descriptor.
-            let read = unsafe {
-                libc::read(
-                    guard.get_inner().as_raw_fd(),
-                    expirations.as_mut_ptr().cast(),
-                    expirations.len(),
-                )
-            };
-            if read == 8 {
-                // Read, the timerfd is not readable again until it is re-armed and expires.
-                guard.clear_ready();
+            guard.clear_ready();
+            if self
+                .armed
+                .is_some_and(|deadline| self.elapsed() >= deadline)
+            {
                 self.armed = None;
                 return Ok(());
             }
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::WouldBlock {
-                return Err(error);
-            }
-            guard.clear_ready();
         }
     }
 }
@@ -185,5 +176,21 @@ mod tests {
         timer.set(None).expect("disarm");
         let waited = tokio::time::timeout(Duration::from_millis(50), timer.fired()).await;
         assert!(waited.is_err(), "a disarmed timer fired");
+    }
+
+    #[tokio::test]
+    async fn an_expiration_left_unread_does_not_fire_the_next_arming() {
+        let mut timer = DeadlineTimer::new().expect("timerfd");
+        timer.set(Some(timer.elapsed())).expect("arm now");
+        timer.fired().await.expect("fired");
+        // An arming that expires without being waited for, then one well ahead.
+        timer.set(Some(timer.elapsed())).expect("arm now again");
+        std::thread::sleep(Duration::from_millis(5));
+        let later = timer.elapsed() + Duration::from_millis(300);
+        timer.set(Some(later)).expect("arm later");
+        let early = tokio::time::timeout(Duration::from_millis(150), timer.fired()).await;
+        assert!(early.is_err(), "fired 150 ms before its deadline");
+        timer.fired().await.expect("fired");
+        assert!(timer.elapsed() >= later);
     }
 }
