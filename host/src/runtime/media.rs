@@ -410,3 +410,106 @@ fn read_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, BorrowedFd};
+    use std::os::unix::net::UnixDatagram;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    use super::*;
+    use crate::wire::auth::AuthMethod;
+    use crate::wire::datagram::InnerAuth;
+
+    /// A medium over one end of a Unix datagram pair, driven on the event loop.
+    struct PairMedium {
+        socket: UnixDatagram,
+        name: String,
+    }
+
+    impl Medium for PairMedium {
+        fn link_name(&self) -> &str {
+            &self.name
+        }
+        fn send(&self, frame: &[u8]) -> io::Result<()> {
+            self.socket.send(frame).map(drop)
+        }
+        fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+            Ok((self.socket.recv(buf)?, PeerAddress::Link))
+        }
+        fn shutdown(&self) {}
+        fn readiness_fd(&self) -> Option<BorrowedFd<'_>> {
+            Some(self.socket.as_fd())
+        }
+        fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddress)> {
+            self.recv(buf)
+        }
+    }
+
+    fn medium_of(received: &Received) -> MediumId {
+        match received {
+            Received::Message { medium, .. }
+            | Received::Dropped { medium, .. }
+            | Received::Failed { medium, .. } => *medium,
+        }
+    }
+
+    #[tokio::test]
+    async fn links_take_turns_and_a_full_turn_lets_the_core_poll_its_other_inputs()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let keys = Arc::new(AuthKeys::new(1, vec![(1, AuthMethod::Crc)])?);
+        let (to_core, _from_media) = tokio::sync::mpsc::unbounded_channel();
+        let frame = datagram::encode(&Message::with_type("status"), &keys, InnerAuth::Omitted)?;
+        let mut media = Vec::new();
+        for id in 0..2 {
+            let (near, far) = UnixDatagram::pair()?;
+            near.set_nonblocking(true)?;
+            for _ in 0..FRAMES_PER_TURN {
+                far.send(&frame)?;
+            }
+            let medium = PairMedium {
+                socket: near,
+                name: format!("pair{id}"),
+            };
+            let format = FrameFormat::Netstring;
+            let keys = Arc::clone(&keys);
+            media.push((
+                MediumDriver::start(id, Box::new(medium), format, keys, to_core.clone())?,
+                far,
+            ));
+        }
+        let (mut drivers, _far_ends): (Vec<_>, Vec<_>) = media.into_iter().unzip();
+        let mut reader = EventLoopReader::new(Arc::clone(&keys));
+
+        let mut order = Vec::new();
+        for _ in 0..FRAMES_PER_TURN {
+            let received = reader.next_frame(&mut drivers).await;
+            assert!(matches!(received, Received::Message { .. }), "{received:?}");
+            order.push(medium_of(&received));
+        }
+        let alternating: Vec<MediumId> = (0..FRAMES_PER_TURN).map(|n| n % 2).collect();
+        assert_eq!(order, alternating, "each link in turn");
+
+        // A full turn: the next poll passes although frames wait, and asks to be polled again.
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(
+            pin!(reader.next_frame(&mut drivers))
+                .poll(&mut context)
+                .is_pending()
+        );
+        let mut rest = [0usize; 2];
+        for _ in 0..FRAMES_PER_TURN {
+            let received = reader.next_frame(&mut drivers).await;
+            if let Some(count) = rest.get_mut(medium_of(&received)) {
+                *count += 1;
+            }
+        }
+        assert_eq!(
+            rest,
+            [FRAMES_PER_TURN / 2; 2],
+            "nothing lost, nothing read twice"
+        );
+        Ok(())
+    }
+}
