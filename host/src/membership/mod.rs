@@ -37,6 +37,11 @@
 //! - we do not acknowledge our own messages (3.0.6 does, as a side effect of its internal
 //!   loopback; no peer reads those acknowledgements).
 //!
+//! One difference for cost alone: our status goes with a peer's when it is due within half
+//! a keepalive (3.0.6 keeps its own timer), so the phases of a pair lock and one node wakes
+//! once per period instead of twice ([`Membership::handle`] on a peer's status; see
+//! `timers`). Our heartbeats stay at most a keepalive apart.
+//!
 //! Ping nodes (`ping`, `ping_group`) are pseudo-nodes of type `ping` kept apart from the
 //! normal nodes, in `ping`: no sequencing, never members (see [`Membership::with_ping_nodes`]).
 //!
