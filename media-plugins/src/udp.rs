@@ -177,16 +177,22 @@ pub(crate) fn bind_to_device(socket: &Socket, device: &InterfaceName) -> io::Res
 /// socket2 offers this only as a per-call flag, hence the direct call.
 pub(crate) fn set_dont_route(socket: &Socket) -> io::Result<()> {
     let enable: libc::c_int = 1;
-    let len = libc::socklen_t::try_from(size_of::<libc::c_int>())
-        .map_err(|_| io::Error::other("size of c_int does not fit socklen_t"))?;
-    // SAFETY: the descriptor is open for the lifetime of `socket`; the option value points to
-    // a live c_int and `len` is its size, as SO_DONTROUTE expects.
+    set_socket_option(socket.as_fd(), libc::SO_DONTROUTE, &enable)
+}
+
+/// Sets the `SOL_SOCKET` option `option` of socket `fd` to `value`, for the options socket2
+/// does not offer.
+fn set_socket_option<T>(fd: BorrowedFd<'_>, option: libc::c_int, value: &T) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(size_of::<T>())
+        .map_err(|_| io::Error::other("a socket option value does not fit socklen_t"))?;
+    // SAFETY: a borrowed descriptor is open for the call; `value` points to a live `T` and
+    // `len` is its size, which is what the kernel reads (it copies the value).
     let rc = unsafe {
         libc::setsockopt(
-            socket.as_raw_fd(),
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_DONTROUTE,
-            ptr::from_ref(&enable).cast::<libc::c_void>(),
+            option,
+            ptr::from_ref(value).cast::<libc::c_void>(),
             len,
         )
     };
@@ -324,31 +330,15 @@ fn own_frames_filter(own: &OwnSender) -> Option<Vec<libc::sock_filter>> {
     Some(program)
 }
 
-/// Attaches a classic BPF `program` to `socket` (`SO_ATTACH_FILTER`).
+/// Attaches a classic BPF `program` to `socket` (`SO_ATTACH_FILTER`). The kernel copies the
+/// program, which need only outlive the call.
 fn attach_socket_filter(socket: &UdpSocket, program: &[libc::sock_filter]) -> io::Result<()> {
     let fprog = libc::sock_fprog {
         len: u16::try_from(program.len())
             .map_err(|_| io::Error::other("the socket filter is too long"))?,
         filter: program.as_ptr().cast_mut(),
     };
-    let len = libc::socklen_t::try_from(size_of::<libc::sock_fprog>())
-        .map_err(|_| io::Error::other("size of sock_fprog does not fit socklen_t"))?;
-    // SAFETY: the descriptor is open for the lifetime of `socket`; `fprog` points to
-    // `program`, which outlives the call (the kernel copies it), and `len` is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            ptr::from_ref(&fprog).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_socket_option(socket.as_fd(), libc::SO_ATTACH_FILTER, &fprog)
 }
 
 impl ReceiveSocket {
