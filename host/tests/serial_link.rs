@@ -41,6 +41,18 @@ fn socat_or_skip() -> bool {
     run_or_skip(found, "socat (Debian package socat)")
 }
 
+/// A scratch directory and a pty pair inside it, named after `test` and this process; `None`
+/// (the test skips) without socat.
+fn cable_or_skip(test: &str) -> Option<(ScratchDir, PtyPair)> {
+    if !socat_or_skip() {
+        return None;
+    }
+    let (pid, counter) = unique_token();
+    let scratch = ScratchDir::new(&format!("vigil-{test}-{pid}-{counter}"));
+    let cable = PtyPair::new(scratch.path());
+    Some((scratch, cable))
+}
+
 /// Two ptys joined back to back by `socat`: what is written to one is read from the other,
 /// like the two ends of a null-modem cable. Killed on drop.
 struct PtyPair {
@@ -148,6 +160,20 @@ impl SerialDaemon {
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
+
+    /// `vigil status --json` of this daemon, or why it could not be had.
+    fn status_json(&self) -> Result<serde_json::Value, String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["status", "--json", "--socket"])
+            .arg(self.dir.join("vigil.sock"))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run vigil status: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("not JSON: {e}"))
+    }
 }
 
 impl ClStatus for SerialDaemon {
@@ -176,12 +202,9 @@ impl Drop for SerialDaemon {
 
 #[test]
 fn two_vigil_nodes_joined_only_by_a_pty_pair_become_active_and_see_a_death() {
-    if !socat_or_skip() {
+    let Some((scratch, cable)) = cable_or_skip("serial") else {
         return;
-    }
-    let (pid, counter) = unique_token();
-    let scratch = ScratchDir::new(&format!("vigil-serial-{pid}-{counter}"));
-    let cable = PtyPair::new(scratch.path());
+    };
     let nodes = ["alpha", "bravo"];
     let alpha = SerialDaemon::start(scratch.path(), "alpha", &nodes, cable.end(0));
     let mut bravo = SerialDaemon::start(scratch.path(), "bravo", &nodes, cable.end(1));
@@ -201,30 +224,11 @@ fn two_vigil_nodes_joined_only_by_a_pty_pair_become_active_and_see_a_death() {
     assert!(!log.contains("panicked"), "alpha's log:\n{log}");
 }
 
-impl SerialDaemon {
-    /// `vigil status --json` of this daemon, or why it could not be had.
-    fn status_json(&self) -> Result<serde_json::Value, String> {
-        let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["status", "--json", "--socket"])
-            .arg(self.dir.join("vigil.sock"))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run vigil status: {e}"))?;
-        if !output.status.success() {
-            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-        }
-        serde_json::from_slice(&output.stdout).map_err(|e| format!("not JSON: {e}"))
-    }
-}
-
 #[test]
 fn line_noise_and_broken_frames_on_the_tty_are_counted_in_vigil_status() {
-    if !socat_or_skip() {
+    let Some((scratch, cable)) = cable_or_skip("serial-noise") else {
         return;
-    }
-    let (pid, counter) = unique_token();
-    let scratch = ScratchDir::new(&format!("vigil-serial-noise-{pid}-{counter}"));
-    let cable = PtyPair::new(scratch.path());
+    };
     let alpha = SerialDaemon::start(scratch.path(), "alpha", &["alpha", "bravo"], cable.end(0));
     wait_for("alpha to answer", SETTLE_TIMEOUT, || alpha.status_json());
 
