@@ -854,7 +854,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Reads `/proc/loadavg` off the core task, so the core never waits on a file.
 /// The first line of `/proc/loadavg` for the `ld` field, read through a descriptor kept
 /// open. procfs answers from memory and never waits on a disk, so the core reads it itself,
 /// on a wake-up it has anyway (its timer), instead of keeping a thread for it.
